@@ -5,6 +5,10 @@ import { defineConfig } from 'vitest/config';
 // boot real systemd nodes and run one file at a time (two cores, shared).
 export default defineConfig({
   test: {
+    globalSetup: ['test/helpers/global-setup.ts'],
+    // The JSON report feeds .ci/run's closing line.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results.json' },
     projects: [
       {
         test: {
