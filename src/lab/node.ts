@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run, type RunResult } from './exec.js';
 import { mountOverlay, mountsUnder, unmountAll } from './mounts.js';
 import { findInit, startNspawn } from './nspawn.js';
-import { isAlive, pidNamespace, pidsInNamespace, signal, startTime, waitForExit } from './proc.js';
+import { childrenOf, isAlive, pidNamespace, pidsInNamespace, signal, startTime, waitForExit } from './proc.js';
 import { prepareRoot, type NodeIdentity } from './rootfs.js';
 import { nodeLayout, writeRecord, type NodeLayout, type NodeRecord } from './state.js';
 
@@ -66,6 +66,7 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
     Object.assign(record, { nspawnPid: nspawn.pid, nspawnStart: startTime(nspawn.pid) });
     writeRecord(layout, record);
     node.attachNspawn(nspawn.pid, record.nspawnStart);
+    live.add(node);
 
     const deadline = started + (opts.bootTimeoutMs ?? 60_000);
     const initPid = await waitForInit(node, nspawn.pid, deadline);
@@ -81,6 +82,24 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
     await node.destroy().catch(() => undefined);
     throw err;
   }
+}
+
+// Nodes of this process not yet destroyed, for killLiveNodesSync().
+const live = new Set<LabNode>();
+
+/**
+ * Last resort for a process that is exiting without having destroyed its
+ * nodes (an interrupted test run): SIGKILL every node's systemd.
+ * Synchronous, for process.on('exit'); mounts and folders are left for
+ * cleanup().
+ */
+export function killLiveNodesSync(): void {
+  for (const node of live) {
+    if (node.initAlive()) signal(node.initPid, 'SIGKILL');
+    // Before its systemd is known: nspawn's children (nspawn then exits).
+    if (node.nspawnAlive()) for (const child of childrenOf(node.nspawnPid)) signal(child, 'SIGKILL');
+  }
+  live.clear();
 }
 
 /** A booted node. Its processes outlive this handle; destroy() or cleanup() ends them. */
@@ -173,6 +192,7 @@ export class LabNode {
     // rm would descend into a mount; unmountAll has thrown if one is left.
     if (mountsUnder(this.dir).length === 0) await rm(this.dir, { recursive: true, force: true });
     this.destroyed = true;
+    live.delete(this);
   }
 
   /** The last lines of nspawn's log (the node's console). */
@@ -196,20 +216,21 @@ export class LabNode {
     return this.initPid > 0 && isAlive(this.initPid) && pidNamespace(this.initPid) === this.pidNamespace;
   }
 
-  // SIGKILL the init (the kernel then ends the whole PID namespace), wait for
-  // nspawn to notice; nspawn itself only as a last resort, or when the node
-  // never got as far as starting its systemd.
+  // SIGKILL the node's systemd (the kernel then ends its whole PID
+  // namespace) and any other child of nspawn (its set-up code, before the
+  // systemd exists); nspawn then exits by itself. nspawn is killed only as a
+  // last resort: killed first, it would leave its child running.
   private async endProcesses(timeoutMs: number): Promise<void> {
-    if (this.initAlive()) signal(this.initPid, 'SIGKILL');
-    if (this.nspawnAlive() && !(await waitForExit(this.nspawnPid, timeoutMs))) {
-      signal(this.nspawnPid, 'SIGKILL');
-      await waitForExit(this.nspawnPid, 5_000);
-    }
     const deadline = Date.now() + timeoutMs;
-    while (this.processes().length > 0) {
-      if (Date.now() > deadline) {
-        throw new Error(`node ${this.name}: processes ${this.processes().join(' ')} did not end`);
+    for (;;) {
+      if (this.initAlive()) signal(this.initPid, 'SIGKILL');
+      if (this.nspawnAlive()) {
+        for (const child of childrenOf(this.nspawnPid)) signal(child, 'SIGKILL');
+        if (Date.now() > deadline) signal(this.nspawnPid, 'SIGKILL');
       }
+      const left = this.processes();
+      if (left.length === 0) return;
+      if (Date.now() > deadline + 5_000) throw new Error(`node ${this.name}: processes ${left.join(' ')} did not end`);
       await sleep(50);
     }
   }
@@ -236,8 +257,8 @@ async function waitForInit(node: LabNode, nspawnPid: number, deadline: number): 
 }
 
 // Polls `systemctl is-system-running` until the boot is over. `starting`
-// and `initializing` mean wait; an unreachable manager right after exec is
-// retried too.
+// and `initializing` mean wait, and so does `offline` while the node's
+// systemd lives: it says that until the manager's socket exists.
 async function waitForBoot(node: LabNode, deadline: number): Promise<void> {
   for (;;) {
     if (!node.initAlive()) throw await node.bootError('the node\'s systemd ended during boot');
@@ -249,7 +270,7 @@ async function waitForBoot(node: LabNode, deadline: number): Promise<void> {
       node.failedUnits = await failedUnits(node);
       return;
     }
-    if (['maintenance', 'stopping', 'offline'].includes(last)) {
+    if (last === 'maintenance' || last === 'stopping') {
       throw await node.bootError(`boot ended in state ${last}`);
     }
     if (Date.now() > deadline) throw await node.bootError(`not running in time (last state: ${last || 'none'})`);
