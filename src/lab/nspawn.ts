@@ -50,12 +50,12 @@ export function startNspawn(root: string, name: string, logFile: string): Nspawn
 }
 
 /**
- * The node's systemd: nspawn's child once it has exec'd systemd. Before
- * that, the child is nspawn's own set-up code and entering its namespaces
- * would land in a half-built node.
+ * The node's systemd: nspawn's child once it has exec'd systemd (as
+ * .../systemd or /sbin/init). Before that, the child is nspawn's own set-up
+ * code and entering its namespaces would land in a half-built node.
  */
 export function findInit(nspawnPid: number): number | undefined {
-  return childrenOf(nspawnPid).find((pid) => comm(pid) === 'systemd');
+  return childrenOf(nspawnPid).find((pid) => ['systemd', 'init'].includes(comm(pid) ?? ''));
 }
 
 /** True when argv is an nspawn (or the shell about to exec it) booting exactly root. */

@@ -84,7 +84,11 @@ export function makeRunDir(root: string = NODE_TEST_ROOT): string {
   return dir;
 }
 
-/** True when dir has an owner file naming a process that is still alive (same PID and start time). */
+/**
+ * True when dir has an owner file naming another process that is still
+ * alive (same PID and start time). A process's own runs are not protected
+ * from its own cleanup() calls.
+ */
 export function hasLiveOwner(dir: string): boolean {
   let owner: { pid?: unknown; start?: unknown };
   try {

@@ -3,6 +3,7 @@
 import type { LabNode } from './node.js';
 import { runOk } from './exec.js';
 import { rssBytes } from './proc.js';
+import { nodeLayout } from './state.js';
 
 export interface NodeStats {
   processes: number;
@@ -14,7 +15,7 @@ export interface NodeStats {
 
 export async function nodeStats(node: LabNode): Promise<NodeStats> {
   const pids = node.processes();
-  const du = await runOk(['du', '-s', '-B1', '--one-file-system', `${node.dir}/upper`]);
+  const du = await runOk(['du', '-s', '-B1', '--one-file-system', nodeLayout(node.dir).upper]);
   return {
     processes: pids.length,
     rssBytes: pids.reduce((sum, pid) => sum + rssBytes(pid), 0),
