@@ -38,7 +38,7 @@ export async function cleanup(stateRoot: string): Promise<CleanupReport> {
 
   for (const dir of nodes) report.killed.push(...(await endNode(dir)));
 
-  for (const target of mountsUnder(root).filter((t) => !isKept(t))) {
+  for (const target of new Set(mountsUnder(root).filter((t) => !isKept(t)))) {
     await unmountAll(target);
     report.unmounted.push(target);
   }

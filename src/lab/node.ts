@@ -53,7 +53,10 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
   await mkdir(stateDir, { recursive: true });
   const layout = nodeLayout(path.join(stateDir, identity.name));
   // Not recursive: a folder left by an earlier node must be destroyed, not reused.
-  await mkdir(layout.dir);
+  await mkdir(layout.dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+    throw new NodeBootError(`node folder ${layout.dir} exists already: destroy that node or run cleanup() first`);
+  });
   const record: NodeRecord = { ...identity };
   writeRecord(layout, record);
   const node = new LabNode(identity, layout);
