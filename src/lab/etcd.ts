@@ -52,6 +52,7 @@ interface MemberState {
 }
 
 const PID_FILE = 'etcd.pid';
+const OWNER_FILE = 'owner.pid';
 
 /** A running private etcd cluster. */
 export class EtcdCluster {
@@ -88,6 +89,8 @@ export class EtcdCluster {
     const host = opts.host ?? '127.0.0.1';
     const timeoutMs = opts.startTimeoutMs ?? 30_000;
     mkdirSync(opts.dir, { recursive: true });
+    // cleanupEtcdLeftovers spares clusters whose owner still runs
+    writeFileSync(path.join(opts.dir, OWNER_FILE), `${process.pid}\n`);
 
     // A free port can be taken by someone else between probing and binding:
     // try again with fresh ports rather than failing the caller.
@@ -284,6 +287,7 @@ export function cleanupEtcdLeftovers(root: string): number {
   let killed = 0;
   for (const cluster of readdirSync(root)) {
     const clusterDir = path.join(root, cluster);
+    if (ownerAlive(clusterDir)) continue; // another test run, still going
     for (const member of safeReaddir(clusterDir)) {
       const pidFile = path.join(clusterDir, member, PID_FILE);
       if (!existsSync(pidFile)) continue;
@@ -301,6 +305,22 @@ export function cleanupEtcdLeftovers(root: string): number {
     rmSync(clusterDir, { recursive: true, force: true });
   }
   return killed;
+}
+
+function ownerAlive(clusterDir: string): boolean {
+  let owner: number;
+  try {
+    owner = Number(readFileSync(path.join(clusterDir, OWNER_FILE), 'utf8').trim());
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(owner) || owner <= 1 || owner === process.pid) return false;
+  try {
+    process.kill(owner, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function resolveBinary(explicit: string | undefined): string {

@@ -2,14 +2,22 @@
 // earlier, crashed run left behind (processes by verified PID, mounts,
 // folders), and checks this run left nothing.
 import { cleanupEtcdLeftovers } from '../../src/lab/etcd.js';
+import { cleanup as cleanupNodes, NODE_TEST_ROOT } from '../../src/lab/nodes.js';
 import { ETCD_TEST_ROOT } from './paths.js';
 
-export function setup(): void {
+async function sweep(when: string): Promise<void> {
   const killed = cleanupEtcdLeftovers(ETCD_TEST_ROOT);
-  if (killed > 0) console.warn(`test setup: killed ${killed} etcd process(es) left by an earlier run`);
+  if (killed > 0) console.warn(`test ${when}: killed ${killed} etcd process(es) left behind`);
+  const nodes = await cleanupNodes(NODE_TEST_ROOT);
+  if (nodes.killed.length + nodes.unmounted.length + nodes.removed.length > 0) {
+    console.warn(`test ${when}: node leftovers removed: ${JSON.stringify(nodes)}`);
+  }
 }
 
-export function teardown(): void {
-  const killed = cleanupEtcdLeftovers(ETCD_TEST_ROOT);
-  if (killed > 0) console.warn(`test teardown: killed ${killed} etcd process(es) that tests did not stop`);
+export async function setup(): Promise<void> {
+  await sweep('setup');
+}
+
+export async function teardown(): Promise<void> {
+  await sweep('teardown');
 }

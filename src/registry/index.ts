@@ -1,0 +1,17 @@
+// The registry: the only code that knows etcd keys.
+export { connect, mapError, DEFAULT_REQUEST_TIMEOUT_MS, type Connection, type ConnectionOptions } from './connection.js';
+export * from './errors.js';
+export { Informer, type InformerEvent, type InformerHandler } from './informer.js';
+export { DEFAULT_PREFIX, Keys, LAYOUT_VERSION, normalizePrefix } from './keys.js';
+export { type RegistryLease } from './lease.js';
+export * from './records.js';
+export {
+  Registry,
+  type CreateResult,
+  type LeaderToken,
+  type Paged,
+  type PlanOp,
+  type RawKV,
+  type RegistryOptions,
+  type UnitWithState,
+} from './registry.js';

@@ -1,0 +1,52 @@
+// A lease kept alive in the background: presence, observed states, the
+// engine's leadership and service endpoints are bound to one, so they vanish
+// when their owner stops keeping it alive.
+import { EventEmitter } from 'node:events';
+import type { Lease } from 'etcd3';
+import type { Connection } from './connection.js';
+
+export interface RegistryLease {
+  /** The etcd lease ID (decimal string). */
+  readonly id: string;
+  readonly ttlSeconds: number;
+  /** Called once when the lease is gone (expired while unreachable, or revoked by someone else). */
+  onLost(handler: (err: Error) => void): void;
+  /** Revokes the lease: every key bound to it is deleted at once. */
+  revoke(): Promise<void>;
+  /** Stops the keep-alive without revoking: the keys expire after the TTL. */
+  release(): void;
+  readonly lost: boolean;
+}
+
+export async function grantLease(conn: Connection, ttlSeconds: number): Promise<RegistryLease> {
+  const lease: Lease = conn.client.lease(ttlSeconds, { autoKeepAlive: true });
+  const id = await conn.call('grant lease', () => lease.grant());
+  const events = new EventEmitter();
+  let lost = false;
+  lease.on('lost', (err) => {
+    if (lost) return;
+    lost = true;
+    events.emit('lost', err);
+  });
+  return {
+    id,
+    ttlSeconds,
+    get lost() {
+      return lost;
+    },
+    onLost(handler) {
+      if (lost) handler(new Error('lease already lost'));
+      else events.once('lost', handler);
+    },
+    async revoke() {
+      lost = true;
+      events.removeAllListeners();
+      await conn.call('revoke lease', () => lease.revoke());
+    },
+    release() {
+      lost = true;
+      events.removeAllListeners();
+      lease.release();
+    },
+  };
+}

@@ -1,0 +1,523 @@
+// Typed reads and writes of the registry: every operation the daemons and
+// the CLI need, each in as few etcd requests as it can be done in.
+import type { Etcd3, IOperation } from 'etcd3';
+import type * as RPC from 'etcd3/lib/rpc.js';
+import { silentLogger, type Logger } from '../log.js';
+import { connect, type Connection, type ConnectionOptions } from './connection.js';
+import {
+  DuplicateMachineError,
+  NotLeaderError,
+  RegistryConflictError,
+  SchemaTooNewError,
+  UnitExistsError,
+  UnitNotFoundError,
+} from './errors.js';
+import { Keys, LAYOUT_VERSION, prefixEnd } from './keys.js';
+import { grantLease, type RegistryLease } from './lease.js';
+import {
+  DecodeError,
+  decode,
+  encode,
+  type DecisionRecord,
+  type DesiredState,
+  type EndpointRecord,
+  type GlobalRecord,
+  type LeaderRecord,
+  type MachineRecord,
+  type PendingRecord,
+  type StateRecord,
+  type UnitRecord,
+} from './records.js';
+
+export interface RegistryOptions extends ConnectionOptions {
+  /** Key prefix, default /flotilla/. */
+  prefix?: string | undefined;
+  logger?: Logger | undefined;
+  /** Most operations etcd accepts in one transaction (its --max-txn-ops, default 128). */
+  maxTxnOps?: number | undefined;
+}
+
+/** A unit with its desired state, as users see it. */
+export interface UnitWithState extends UnitRecord {
+  desiredState: DesiredState;
+}
+
+export type CreateResult = 'created' | 'replaced' | 'unchanged';
+
+/** Proof of leadership: decisions commit only while the leader key still has this create revision. */
+export interface LeaderToken {
+  readonly id: string;
+  readonly createRevision: string;
+  readonly lease: RegistryLease;
+}
+
+/** One change in a plan the engine commits. */
+export type PlanOp =
+  | { type: 'place'; decision: DecisionRecord }
+  | { type: 'unplace'; machine: string; unit: string }
+  | { type: 'pending'; record: PendingRecord }
+  | { type: 'clear-pending'; unit: string };
+
+export interface Paged<T> {
+  items: T[];
+  /** The etcd revision the whole listing was read at. */
+  revision: string;
+}
+
+/** A key-value read from etcd, undecoded. */
+export interface RawKV {
+  key: string;
+  value: string;
+  modRevision: string;
+  createRevision: string;
+  lease: string;
+}
+
+const LIST_PAGE = 500;
+const CAS_ATTEMPTS = 8;
+
+export class Registry {
+  readonly keys: Keys;
+  readonly log: Logger;
+  private readonly maxTxnOps: number;
+
+  constructor(
+    readonly conn: Connection,
+    opts: { prefix?: string | undefined; logger?: Logger | undefined; maxTxnOps?: number | undefined } = {},
+  ) {
+    this.keys = new Keys(opts.prefix);
+    this.log = opts.logger ?? silentLogger;
+    this.maxTxnOps = opts.maxTxnOps ?? 128;
+  }
+
+  static connect(opts: RegistryOptions): Registry {
+    return new Registry(connect(opts), opts);
+  }
+
+  get client(): Etcd3 {
+    return this.conn.client;
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+
+  // ---- schema ----------------------------------------------------------
+
+  /** Writes the schema key at first start; refuses a layout newer than ours. */
+  async ensureSchema(writtenBy: string): Promise<number> {
+    const key = this.keys.schema;
+    const value = encode({ layout: LAYOUT_VERSION, writtenBy });
+    const res = await this.conn.call('write schema', () =>
+      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).else(this.client.get(key)).commit(),
+    );
+    if (res.succeeded) return LAYOUT_VERSION;
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    const found = kv ? this.tryDecode(decode.schema, key, kv.value.toString())?.layout : undefined;
+    if (found === undefined) return LAYOUT_VERSION;
+    if (found > LAYOUT_VERSION) throw new SchemaTooNewError(found, LAYOUT_VERSION, this.keys.prefix);
+    return found;
+  }
+
+  // ---- units -----------------------------------------------------------
+
+  /**
+   * Creates a unit, or with `replace` replaces its file keeping its desired
+   * state. Submitting the same file again is 'unchanged', not an error.
+   */
+  async createUnit(unit: UnitRecord, opts: { replace?: boolean; desiredState?: DesiredState } = {}): Promise<CreateResult> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const existing = await this.getUnitRaw(unit.name);
+      if (existing && !opts.replace) {
+        if (existing.unit?.hash === unit.hash) return 'unchanged';
+        throw new UnitExistsError(unit.name);
+      }
+      if (existing?.unit?.hash === unit.hash && existing.unit.global === unit.global) {
+        if (!opts.desiredState || opts.desiredState === existing.desiredState) return 'unchanged';
+      }
+      const state = opts.desiredState ?? existing?.desiredState ?? 'inactive';
+      const ops: IOperation[] = [
+        this.client.put(this.keys.unit(unit.name)).value(encode(unit)),
+        this.client.put(this.keys.desired(unit.name)).value(encode({ state })),
+        unit.global
+          ? this.client.put(this.keys.global(unit.name)).value(encode<GlobalRecord>({ name: unit.name, hash: unit.hash, state }))
+          : this.client.delete().key(this.keys.global(unit.name)),
+      ];
+      const res = await this.conn.call(`create unit ${unit.name}`, () =>
+        this.client
+          .if(this.keys.unit(unit.name), 'Mod', '==', existing ? existing.modRevision : 0)
+          .then(...ops)
+          .commit(),
+      );
+      if (res.succeeded) return existing ? 'replaced' : 'created';
+    }
+    throw new RegistryConflictError(`unit ${unit.name} kept changing while being written; try again`);
+  }
+
+  async getUnit(name: string): Promise<UnitWithState | undefined> {
+    const raw = await this.getUnitRaw(name);
+    return raw?.unit ? { ...raw.unit, desiredState: raw.desiredState } : undefined;
+  }
+
+  async listUnits(): Promise<UnitWithState[]> {
+    // Both ranges at one revision, so a unit and its desired state agree.
+    const units = await this.listPrefix(this.keys.unitsPrefix);
+    const desired = await this.listPrefix(this.keys.desiredPrefix, units.revision);
+    const states = new Map<string, DesiredState>();
+    for (const kv of desired.items) {
+      const d = this.tryDecode(decode.desired, kv.key, kv.value);
+      if (d) states.set(kv.key.slice(this.keys.desiredPrefix.length), d.state);
+    }
+    const out: UnitWithState[] = [];
+    for (const kv of units.items) {
+      const u = this.tryDecode(decode.unit, kv.key, kv.value);
+      if (u) out.push({ ...u, desiredState: states.get(u.name) ?? 'inactive' });
+    }
+    return out;
+  }
+
+  /**
+   * Sets the desired state of units. Unknown units are refused before
+   * anything is written; many units go in a few transactions.
+   */
+  async setDesiredState(names: readonly string[], state: DesiredState): Promise<void> {
+    const unique = [...new Set(names)];
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const found = await Promise.all(unique.map(async (n) => [n, await this.getUnitRaw(n)] as const));
+      const missing = found.filter(([, u]) => !u?.unit).map(([n]) => n);
+      if (missing.length > 0) throw new UnitNotFoundError(missing);
+      let conflicted = false;
+      // Each unit's compare and its writes stay in one transaction.
+      const perTxn = Math.max(1, Math.floor(this.maxTxnOps / 2));
+      for (let i = 0; i < found.length; i += perTxn) {
+        const chunk = found.slice(i, i + perTxn);
+        const cmp = this.client.if(this.keys.unit(chunk[0]![0]), 'Mod', '==', chunk[0]![1]!.modRevision);
+        for (const [n, u] of chunk.slice(1)) cmp.and(this.keys.unit(n), 'Mod', '==', u!.modRevision);
+        const ops: IOperation[] = [];
+        for (const [n, u] of chunk) {
+          ops.push(this.client.put(this.keys.desired(n)).value(encode({ state })));
+          if (u!.unit!.global) {
+            ops.push(this.client.put(this.keys.global(n)).value(encode<GlobalRecord>({ name: n, hash: u!.unit!.hash, state })));
+          }
+        }
+        const res = await this.conn.call('set desired state', () => cmp.then(...ops).commit());
+        if (!res.succeeded) conflicted = true;
+      }
+      if (!conflicted) return;
+    }
+    throw new RegistryConflictError(`units kept changing while their desired state was set; try again`);
+  }
+
+  /**
+   * Destroys a unit: its file, desired state, global index entry, pending
+   * reason and published states, in one transaction. The engine then removes
+   * its decision (fenced) and the agent stops and unloads it.
+   */
+  async destroyUnit(name: string): Promise<void> {
+    const k = this.keys;
+    const res = await this.conn.call(`destroy unit ${name}`, () =>
+      this.client
+        .if(k.unit(name), 'Create', '>', 0)
+        .then(
+          this.client.delete().key(k.unit(name)),
+          this.client.delete().key(k.desired(name)),
+          this.client.delete().key(k.global(name)),
+          this.client.delete().key(k.pending(name)),
+          this.client.delete().prefix(k.statesOf(name)),
+        )
+        .commit(),
+    );
+    if (!res.succeeded) throw new UnitNotFoundError([name]);
+  }
+
+  // ---- machines --------------------------------------------------------
+
+  /**
+   * Registers this machine's presence under its lease. Refuses an ID held by
+   * another live host; takes over a record left by this same host's earlier
+   * run (same host name and boot ID) by revoking that run's lease.
+   */
+  async registerMachine(record: MachineRecord, lease: RegistryLease): Promise<void> {
+    const key = this.keys.machine(record.id);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const res = await this.conn.call(`register machine ${record.id}`, () =>
+        this.client
+          .if(key, 'Create', '==', 0)
+          .then(this.client.put(key).value(encode(record)).lease(lease.id))
+          .else(this.client.get(key))
+          .commit(),
+      );
+      if (res.succeeded) return;
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      if (!kv) continue;
+      if (kv.lease === lease.id) return; // already ours
+      const other = this.tryDecode(decode.machine, key, kv.value.toString());
+      const sameHost = other && other.bootId === record.bootId && other.hostname === record.hostname;
+      if (!sameHost) throw new DuplicateMachineError(record.id, other ?? { publicIp: '', hostname: '' });
+      this.log.info('taking over presence left by an earlier run of this machine', { machine: record.id });
+      await this.conn.call('revoke stale lease', () => this.client.leaseClient.leaseRevoke({ ID: kv.lease }));
+    }
+    throw new RegistryConflictError(`machine ${record.id} presence kept changing; try again`);
+  }
+
+  /** Updates this machine's presence record (e.g. metadata after SIGHUP), keeping its lease. */
+  async updateMachine(record: MachineRecord, lease: RegistryLease): Promise<void> {
+    const key = this.keys.machine(record.id);
+    const res = await this.conn.call(`update machine ${record.id}`, () =>
+      this.client.if(key, 'Lease', '==', lease.id).then(this.client.put(key).value(encode(record)).lease(lease.id)).commit(),
+    );
+    if (!res.succeeded) throw new DuplicateMachineError(record.id, { publicIp: '', hostname: '' });
+  }
+
+  /** Removes this machine's presence (its lease's other keys stay until revoked). */
+  async withdrawMachine(id: string, lease: RegistryLease): Promise<void> {
+    const key = this.keys.machine(id);
+    await this.conn.call(`withdraw machine ${id}`, () =>
+      this.client.if(key, 'Lease', '==', lease.id).then(this.client.delete().key(key)).commit(),
+    );
+  }
+
+  async listMachines(): Promise<MachineRecord[]> {
+    const page = await this.listPrefix(this.keys.machinesPrefix);
+    return this.decodeAll(page.items, decode.machine);
+  }
+
+  /** Sets dynamic metadata of a machine; it outlives the machine's lease. */
+  async setMetadata(machine: string, key: string, value: string): Promise<void> {
+    await this.conn.call('set metadata', () => this.client.put(this.keys.metadata(machine, key)).value(encode({ value })));
+  }
+
+  async deleteMetadata(machine: string, key: string): Promise<void> {
+    await this.conn.call('delete metadata', () => this.client.delete().key(this.keys.metadata(machine, key)));
+  }
+
+  /** Dynamic metadata of every machine: machine -> key -> value. */
+  async listMetadata(): Promise<Map<string, Record<string, string>>> {
+    const page = await this.listPrefix(this.keys.metadataPrefix);
+    const out = new Map<string, Record<string, string>>();
+    for (const kv of page.items) {
+      const pair = Keys.splitPair(kv.key.slice(this.keys.metadataPrefix.length));
+      const rec = this.tryDecode(decode.metadata, kv.key, kv.value);
+      if (!pair || !rec) continue;
+      const m = out.get(pair[0]) ?? {};
+      m[pair[1]] = rec.value;
+      out.set(pair[0], m);
+    }
+    return out;
+  }
+
+  // ---- leadership ------------------------------------------------------
+
+  /** Takes the leader key if it is free. Returns the token, or undefined when someone else leads. */
+  async tryLead(id: string, lease: RegistryLease): Promise<LeaderToken | undefined> {
+    const key = this.keys.leader;
+    const record: LeaderRecord = { id, since: new Date().toISOString() };
+    const res = await this.conn.call('campaign for engine leadership', () =>
+      this.client
+        .if(key, 'Create', '==', 0)
+        .then(this.client.put(key).value(encode(record)).lease(lease.id), this.client.get(key))
+        .else(this.client.get(key))
+        .commit(),
+    );
+    const kv = res.responses[res.succeeded ? 1 : 0]?.response_range?.kvs[0];
+    if (!kv) return undefined;
+    if (kv.lease !== lease.id) return undefined;
+    return { id, createRevision: kv.create_revision, lease };
+  }
+
+  /** Gives up leadership if the token still holds it. */
+  async resign(token: LeaderToken): Promise<void> {
+    const key = this.keys.leader;
+    await this.conn.call('resign engine leadership', () =>
+      this.client.if(key, 'Create', '==', token.createRevision).then(this.client.delete().key(key)).commit(),
+    );
+  }
+
+  async getLeader(): Promise<(LeaderRecord & { createRevision: string }) | undefined> {
+    const kv = await this.getRaw(this.keys.leader);
+    if (!kv) return undefined;
+    const rec = this.tryDecode(decode.leader, kv.key, kv.value);
+    return rec ? { ...rec, createRevision: kv.createRevision } : undefined;
+  }
+
+  /**
+   * Commits a plan in as few transactions as etcd allows, each fenced on the
+   * leader key: once another engine leads, nothing more is written and
+   * NotLeaderError is thrown. Returns the number of transactions used.
+   */
+  async applyPlan(token: LeaderToken, plan: readonly PlanOp[]): Promise<number> {
+    const ops = plan.map((op) => this.planOp(op));
+    let txns = 0;
+    for (let i = 0; i < ops.length; i += this.maxTxnOps) {
+      const chunk = ops.slice(i, i + this.maxTxnOps);
+      const res = await this.conn.call('apply plan', () =>
+        this.client.if(this.keys.leader, 'Create', '==', token.createRevision).then(...chunk).commit(),
+      );
+      txns++;
+      if (!res.succeeded) throw new NotLeaderError(`engine ${token.id} is no longer the leader; its plan was not written`);
+    }
+    return txns;
+  }
+
+  private planOp(op: PlanOp): IOperation {
+    const k = this.keys;
+    switch (op.type) {
+      case 'place':
+        return this.client.put(k.decision(op.decision.machine, op.decision.unit)).value(encode(op.decision));
+      case 'unplace':
+        return this.client.delete().key(k.decision(op.machine, op.unit));
+      case 'pending':
+        return this.client.put(k.pending(op.record.unit)).value(encode(op.record));
+      case 'clear-pending':
+        return this.client.delete().key(k.pending(op.unit));
+    }
+  }
+
+  async listDecisions(machine?: string): Promise<DecisionRecord[]> {
+    const page = await this.listPrefix(machine ? this.keys.scheduleOf(machine) : this.keys.schedulePrefix);
+    return this.decodeAll(page.items, decode.decision);
+  }
+
+  async listPending(): Promise<PendingRecord[]> {
+    const page = await this.listPrefix(this.keys.pendingPrefix);
+    return this.decodeAll(page.items, decode.pending);
+  }
+
+  // ---- states ----------------------------------------------------------
+
+  /** Publishes what systemd says about a unit on this machine, bound to the agent's lease. */
+  async publishStates(states: readonly StateRecord[], lease: RegistryLease): Promise<void> {
+    for (let i = 0; i < states.length; i += this.maxTxnOps) {
+      const ops = states
+        .slice(i, i + this.maxTxnOps)
+        .map((s) => this.client.put(this.keys.state(s.unit, s.machine)).value(encode(s)).lease(lease.id));
+      await this.conn.call('publish states', () => this.txn(ops));
+    }
+  }
+
+  async deleteStates(entries: readonly { unit: string; machine: string }[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += this.maxTxnOps) {
+      const ops = entries.slice(i, i + this.maxTxnOps).map((e) => this.client.delete().key(this.keys.state(e.unit, e.machine)));
+      await this.conn.call('delete states', () => this.txn(ops));
+    }
+  }
+
+  async listStates(unit?: string): Promise<StateRecord[]> {
+    const page = await this.listPrefix(unit ? this.keys.statesOf(unit) : this.keys.statesPrefix);
+    return this.decodeAll(page.items, decode.state);
+  }
+
+  // ---- global units (agents) ---------------------------------------------
+
+  async listGlobalUnits(): Promise<GlobalRecord[]> {
+    const page = await this.listPrefix(this.keys.globalPrefix);
+    return this.decodeAll(page.items, decode.global);
+  }
+
+  // ---- services --------------------------------------------------------
+
+  /** Announces an endpoint for discovery, bound to the given lease. */
+  async announce(endpoint: EndpointRecord, lease: RegistryLease): Promise<void> {
+    await this.conn.call(`announce ${endpoint.service}`, () =>
+      this.client.put(this.keys.endpoint(endpoint.service, endpoint.instance)).value(encode(endpoint)).lease(lease.id),
+    );
+  }
+
+  async withdrawEndpoint(service: string, instance: string): Promise<void> {
+    await this.conn.call(`withdraw ${service}`, () => this.client.delete().key(this.keys.endpoint(service, instance)));
+  }
+
+  async listEndpoints(service?: string): Promise<EndpointRecord[]> {
+    const page = await this.listPrefix(service ? this.keys.servicesOf(service) : this.keys.servicesPrefix);
+    return this.decodeAll(page.items, decode.endpoint);
+  }
+
+  // ---- leases ----------------------------------------------------------
+
+  grantLease(ttlSeconds: number): Promise<RegistryLease> {
+    return grantLease(this.conn, ttlSeconds);
+  }
+
+  // ---- raw reads shared by the above and by the informer -------------------
+
+  async getRaw(key: string): Promise<RawKV | undefined> {
+    const res = await this.conn.call(`read ${key}`, () =>
+      this.client.kv.range({ key: Buffer.from(key) }, undefined),
+    );
+    const kv = res.kvs[0];
+    return kv ? toRaw(kv) : undefined;
+  }
+
+  /**
+   * Reads every key under prefix, page by page at one revision, so a large
+   * listing stays within etcd's request limits and is still consistent.
+   */
+  async listPrefix(prefix: string, atRevision?: string): Promise<Paged<RawKV>> {
+    const end = prefixEnd(prefix);
+    const items: RawKV[] = [];
+    let start = Buffer.from(prefix);
+    let revision = atRevision;
+    for (;;) {
+      const req: RPC.IRangeRequest = { key: start, range_end: end, limit: LIST_PAGE };
+      if (revision !== undefined) req.revision = revision;
+      const res = await this.conn.call(`list ${prefix}`, () => this.client.kv.range(req));
+      revision ??= res.header.revision;
+      for (const kv of res.kvs) items.push(toRaw(kv));
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || !last) break;
+      start = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+    return { items, revision: revision ?? '0' };
+  }
+
+  private async getUnitRaw(
+    name: string,
+  ): Promise<{ unit: UnitRecord | undefined; desiredState: DesiredState; modRevision: string } | undefined> {
+    const k = this.keys;
+    const res = await this.conn.call(`read unit ${name}`, () =>
+      this.txn([this.client.get(k.unit(name)), this.client.get(k.desired(name))]),
+    );
+    const unitKv = res.responses[0]?.response_range?.kvs[0];
+    if (!unitKv) return undefined;
+    const desiredKv = res.responses[1]?.response_range?.kvs[0];
+    const unit = this.tryDecode(decode.unit, unitKv.key.toString(), unitKv.value.toString());
+    const desired = desiredKv ? this.tryDecode(decode.desired, desiredKv.key.toString(), desiredKv.value.toString()) : undefined;
+    return { unit, desiredState: desired?.state ?? 'inactive', modRevision: unitKv.mod_revision };
+  }
+
+  /** One unconditional transaction: several operations in one request, applied atomically. */
+  private async txn(ops: readonly IOperation[]): Promise<RPC.ITxnResponse> {
+    const success = await Promise.all(ops.map((o) => o.op()));
+    return this.client.kv.txn({ compare: [], success, failure: [] });
+  }
+
+  private decodeAll<T>(items: readonly RawKV[], decoder: (raw: string) => T): T[] {
+    const out: T[] = [];
+    for (const kv of items) {
+      const v = this.tryDecode(decoder, kv.key, kv.value);
+      if (v !== undefined) out.push(v);
+    }
+    return out;
+  }
+
+  /** Decodes a value; a corrupt or foreign one is logged and skipped, never thrown. */
+  tryDecode<T>(decoder: (raw: string) => T, key: string, raw: string): T | undefined {
+    try {
+      return decoder(raw);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      this.log.warn('skipping unreadable value in the registry', { key, error: err.message });
+      return undefined;
+    }
+  }
+}
+
+function toRaw(kv: RPC.IKeyValue): RawKV {
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    modRevision: kv.mod_revision,
+    createRevision: kv.create_revision,
+    lease: kv.lease,
+  };
+}

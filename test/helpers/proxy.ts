@@ -1,0 +1,53 @@
+// A TCP proxy on loopback that a test can cut and restore, to disconnect a
+// client from etcd deterministically without stopping etcd itself.
+import net from 'node:net';
+
+export interface CuttableProxy {
+  readonly url: string;
+  /** Drops every connection and refuses new ones until restore(). */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(target: string): Promise<CuttableProxy> {
+  const t = new URL(target);
+  const sockets = new Set<net.Socket>();
+  let open = true;
+  const server = net.createServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(t.port), t.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address() as net.AddressInfo;
+  const cut = (): void => {
+    open = false;
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    cut,
+    restore() {
+      open = true;
+    },
+    async close() {
+      cut();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
