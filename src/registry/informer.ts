@@ -60,7 +60,7 @@ export class Informer<T> {
     this.stopped = true;
     const w = this.watcher;
     this.watcher = undefined;
-    if (w) await w.cancel().catch(() => undefined);
+    if (w) await cancelQuietly(w);
     this.handlers.clear();
   }
 
@@ -146,14 +146,14 @@ export class Informer<T> {
       w.removeAllListeners();
       // keep a listener so a late error on the dead watcher is not thrown
       w.on('error', () => undefined);
-      await w.cancel().catch(() => undefined);
+      await cancelQuietly(w);
     }
   }
 
   private async watchFrom(revision: number): Promise<void> {
     const watcher = await this.registry.client.watch().prefix(this.prefix).startRevision(String(revision)).create();
     if (this.stopped) {
-      await watcher.cancel().catch(() => undefined);
+      await cancelQuietly(watcher);
       return;
     }
     this.watcher = watcher;
@@ -173,6 +173,11 @@ export class Informer<T> {
       // A cancelled watch (most often: our revision was compacted) means
       // events may be missing: list again.
       this.log.warn('watch cancelled; listing again', { prefix: this.prefix, error: err.message });
+      // etcd3 has already dropped a cancelled watcher; cancelling it again
+      // would wait for a connection that never comes.
+      this.watcher = undefined;
+      watcher.removeAllListeners();
+      watcher.on('error', () => undefined);
       void this.relistWithRetry();
     });
   }
@@ -242,4 +247,9 @@ export class Informer<T> {
       }
     }
   }
+}
+
+/** Cancels a watcher; a watcher that never got an ID from etcd would make etcd3 wait forever, so bound it. */
+async function cancelQuietly(w: Watcher): Promise<void> {
+  await Promise.race([w.cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]);
 }
