@@ -21,9 +21,9 @@
  * section, so `[Service]` twice means one section. The parser merges them
  * (entries kept in file order, section placed where it first appeared), and
  * so does the serializer for hand-built files. Sections without entries mean
- * nothing to systemd and are dropped. This makes the canonical form the same
- * as fleet's (go-systemd's Serialize), so hashes agree with fleet's for the
- * same options.
+ * nothing to systemd and are dropped. The canonical form is laid out like
+ * fleet's (go-systemd's Serialize), so for ordinary files (no continuations
+ * or backslashes, which go-systemd read differently) hashes agree with fleet's.
  */
 import { UnitError, quote } from './errors.js';
 import { decodeUnitText, DEFAULT_MAX_UNIT_BYTES } from './text.js';

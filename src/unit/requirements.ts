@@ -86,11 +86,11 @@ export function parseRequirements(unitName: string, file: UnitFile): Requirement
   const machineBootId = firstOf(get('machineBootId'), unitName, warnings);
   if (machineBootId !== undefined) requirements.machineBootId = machineBootId;
 
-  checkPeersAgainstPatterns(
-    peers.filter((v) => !defer(v)),
-    [...conflicts.filter((v) => !defer(v)).map((v) => ['Conflicts', v] as const), ...replaces.filter((v) => !defer(v)).map((v) => ['Replaces', v] as const)],
-    unitName,
-  );
+  const patterns = [
+    ...conflicts.map((v) => ['Conflicts', v] as const),
+    ...replaces.map((v) => ['Replaces', v] as const),
+  ].filter(([, v]) => !defer(v));
+  checkPeersAgainstPatterns(peers.filter((v) => !defer(v)), patterns, unitName);
   checkCombinations(requirements, unitName);
   return { requirements, warnings };
 }
