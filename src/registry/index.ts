@@ -7,6 +7,7 @@ export { type RegistryLease } from './lease.js';
 export * from './records.js';
 export {
   Registry,
+  type CreateOptions,
   type CreateResult,
   type LeaderToken,
   type Paged,

@@ -44,6 +44,19 @@ export interface UnitWithState extends UnitRecord {
 
 export type CreateResult = 'created' | 'replaced' | 'unchanged';
 
+export interface CreateOptions {
+  /** Replace an existing unit's file (its desired state is kept unless desiredState is given). */
+  replace?: boolean | undefined;
+  /** Desired state to set with the file. */
+  desiredState?: DesiredState | undefined;
+}
+
+interface RawUnit {
+  unit: UnitRecord | undefined;
+  desiredState: DesiredState;
+  modRevision: string;
+}
+
 /** Proof of leadership: decisions commit only while the leader key still has this create revision. */
 export interface LeaderToken {
   readonly id: string;
@@ -75,6 +88,8 @@ export interface RawKV {
 
 const LIST_PAGE = 500;
 const CAS_ATTEMPTS = 8;
+/** Requests of one batch operation in flight at once. */
+const WRITE_CONCURRENCY = 8;
 
 export class Registry {
   readonly keys: Keys;
@@ -125,33 +140,66 @@ export class Registry {
    * Creates a unit, or with `replace` replaces its file keeping its desired
    * state. Submitting the same file again is 'unchanged', not an error.
    */
-  async createUnit(unit: UnitRecord, opts: { replace?: boolean; desiredState?: DesiredState } = {}): Promise<CreateResult> {
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const existing = await this.getUnitRaw(unit.name);
-      if (existing && !opts.replace) {
-        if (existing.unit?.hash === unit.hash) return 'unchanged';
-        throw new UnitExistsError(unit.name);
+  async createUnit(unit: UnitRecord, opts: CreateOptions = {}): Promise<CreateResult> {
+    const results = await this.createUnits([unit], opts);
+    return results.get(unit.name) ?? 'unchanged';
+  }
+
+  /**
+   * Creates (or replaces) many units in a few transactions. Every unit is
+   * checked before anything is written: one refused unit refuses them all.
+   */
+  async createUnits(units: readonly UnitRecord[], opts: CreateOptions = {}): Promise<Map<string, CreateResult>> {
+    const results = new Map<string, CreateResult>();
+    let todo = [...new Map(units.map((u) => [u.name, u])).values()];
+    // Most creates are of new units: when the batch fits one transaction,
+    // first try it as all-new (one request), and read only if that fails.
+    const optimistic = !opts.replace && todo.length * 3 <= this.maxTxnOps;
+    for (let attempt = 0; attempt < CAS_ATTEMPTS && todo.length > 0; attempt++) {
+      const existing = attempt === 0 && optimistic ? new Map<string, RawUnit>() : await this.getUnitsRaw(todo.map((u) => u.name));
+      const refused = todo.filter((u) => {
+        const e = existing.get(u.name);
+        return e && !opts.replace && e.unit?.hash !== u.hash;
+      });
+      if (refused.length > 0) throw new UnitExistsError(refused[0]!.name);
+      const writes: { unit: UnitRecord; ops: IOperation[]; modRevision: string | number }[] = [];
+      for (const unit of todo) {
+        const e = existing.get(unit.name);
+        const sameFile = e?.unit?.hash === unit.hash && e.unit.global === unit.global;
+        if (sameFile && (!opts.desiredState || opts.desiredState === e.desiredState)) {
+          results.set(unit.name, 'unchanged');
+          continue;
+        }
+        const state = opts.desiredState ?? e?.desiredState ?? 'inactive';
+        const ops: IOperation[] = [
+          this.client.put(this.keys.unit(unit.name)).value(encode(unit)),
+          this.client.put(this.keys.desired(unit.name)).value(encode({ state })),
+        ];
+        if (unit.global) {
+          ops.push(this.client.put(this.keys.global(unit.name)).value(encode<GlobalRecord>({ name: unit.name, hash: unit.hash, state })));
+        } else if (e?.unit?.global) {
+          ops.push(this.client.delete().key(this.keys.global(unit.name)));
+        }
+        writes.push({ unit, ops, modRevision: e ? e.modRevision : 0 });
       }
-      if (existing?.unit?.hash === unit.hash && existing.unit.global === unit.global) {
-        if (!opts.desiredState || opts.desiredState === existing.desiredState) return 'unchanged';
-      }
-      const state = opts.desiredState ?? existing?.desiredState ?? 'inactive';
-      const ops: IOperation[] = [
-        this.client.put(this.keys.unit(unit.name)).value(encode(unit)),
-        this.client.put(this.keys.desired(unit.name)).value(encode({ state })),
-        unit.global
-          ? this.client.put(this.keys.global(unit.name)).value(encode<GlobalRecord>({ name: unit.name, hash: unit.hash, state }))
-          : this.client.delete().key(this.keys.global(unit.name)),
-      ];
-      const res = await this.conn.call(`create unit ${unit.name}`, () =>
-        this.client
-          .if(this.keys.unit(unit.name), 'Mod', '==', existing ? existing.modRevision : 0)
-          .then(...ops)
-          .commit(),
-      );
-      if (res.succeeded) return existing ? 'replaced' : 'created';
+      const failed = new Set<string>();
+      // Chunks touch disjoint units, so they can be in flight together.
+      await inParallel(chunkBy(writes, (w) => w.ops.length, this.maxTxnOps), WRITE_CONCURRENCY, async (chunk) => {
+        const first = chunk[0]!;
+        const cmp = this.client.if(this.keys.unit(first.unit.name), 'Mod', '==', first.modRevision);
+        for (const w of chunk.slice(1)) cmp.and(this.keys.unit(w.unit.name), 'Mod', '==', w.modRevision);
+        const res = await this.conn.call('create units', () => cmp.then(...chunk.flatMap((w) => w.ops)).commit());
+        for (const w of chunk) {
+          if (res.succeeded) results.set(w.unit.name, existing.has(w.unit.name) ? 'replaced' : 'created');
+          else failed.add(w.unit.name);
+        }
+      });
+      todo = todo.filter((u) => failed.has(u.name));
     }
-    throw new RegistryConflictError(`unit ${unit.name} kept changing while being written; try again`);
+    if (todo.length > 0) {
+      throw new RegistryConflictError(`unit ${todo[0]!.name} kept changing while being written; try again`);
+    }
+    return results;
   }
 
   async getUnit(name: string): Promise<UnitWithState | undefined> {
@@ -183,14 +231,17 @@ export class Registry {
   async setDesiredState(names: readonly string[], state: DesiredState): Promise<void> {
     const unique = [...new Set(names)];
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const found = await Promise.all(unique.map(async (n) => [n, await this.getUnitRaw(n)] as const));
+      const raw = await this.getUnitsRaw(unique);
+      const found = unique.map((n) => [n, raw.get(n)] as const);
       const missing = found.filter(([, u]) => !u?.unit).map(([n]) => n);
       if (missing.length > 0) throw new UnitNotFoundError(missing);
       let conflicted = false;
+      // Units already in that state need no write (and wake no watcher).
+      const changing = found.filter(([, u]) => u!.desiredState !== state);
       // Each unit's compare and its writes stay in one transaction.
       const perTxn = Math.max(1, Math.floor(this.maxTxnOps / 2));
-      for (let i = 0; i < found.length; i += perTxn) {
-        const chunk = found.slice(i, i + perTxn);
+      for (let i = 0; i < changing.length; i += perTxn) {
+        const chunk = changing.slice(i, i + perTxn);
         const cmp = this.client.if(this.keys.unit(chunk[0]![0]), 'Mod', '==', chunk[0]![1]!.modRevision);
         for (const [n, u] of chunk.slice(1)) cmp.and(this.keys.unit(n), 'Mod', '==', u!.modRevision);
         const ops: IOperation[] = [];
@@ -470,19 +521,31 @@ export class Registry {
     return { items, revision: revision ?? '0' };
   }
 
-  private async getUnitRaw(
-    name: string,
-  ): Promise<{ unit: UnitRecord | undefined; desiredState: DesiredState; modRevision: string } | undefined> {
+  private async getUnitRaw(name: string): Promise<RawUnit | undefined> {
+    return (await this.getUnitsRaw([name])).get(name);
+  }
+
+  /** Reads units with their desired states, many per request. */
+  private async getUnitsRaw(names: readonly string[]): Promise<Map<string, RawUnit>> {
     const k = this.keys;
-    const res = await this.conn.call(`read unit ${name}`, () =>
-      this.txn([this.client.get(k.unit(name)), this.client.get(k.desired(name))]),
-    );
-    const unitKv = res.responses[0]?.response_range?.kvs[0];
-    if (!unitKv) return undefined;
-    const desiredKv = res.responses[1]?.response_range?.kvs[0];
-    const unit = this.tryDecode(decode.unit, unitKv.key.toString(), unitKv.value.toString());
-    const desired = desiredKv ? this.tryDecode(decode.desired, desiredKv.key.toString(), desiredKv.value.toString()) : undefined;
-    return { unit, desiredState: desired?.state ?? 'inactive', modRevision: unitKv.mod_revision };
+    const out = new Map<string, RawUnit>();
+    const perTxn = Math.max(1, Math.floor(this.maxTxnOps / 2));
+    const chunks: string[][] = [];
+    for (let i = 0; i < names.length; i += perTxn) chunks.push(names.slice(i, i + perTxn));
+    await inParallel(chunks, WRITE_CONCURRENCY, async (chunk) => {
+        const res = await this.conn.call('read units', () =>
+          this.txn(chunk.flatMap((n) => [this.client.get(k.unit(n)), this.client.get(k.desired(n))])),
+        );
+        chunk.forEach((name, i) => {
+          const unitKv = res.responses[2 * i]?.response_range?.kvs[0];
+          if (!unitKv) return;
+          const desiredKv = res.responses[2 * i + 1]?.response_range?.kvs[0];
+          const unit = this.tryDecode(decode.unit, unitKv.key.toString(), unitKv.value.toString());
+          const desired = desiredKv ? this.tryDecode(decode.desired, desiredKv.key.toString(), desiredKv.value.toString()) : undefined;
+          out.set(name, { unit, desiredState: desired?.state ?? 'inactive', modRevision: unitKv.mod_revision });
+        });
+    });
+    return out;
   }
 
   /** One unconditional transaction: several operations in one request, applied atomically. */
@@ -510,6 +573,34 @@ export class Registry {
       return undefined;
     }
   }
+}
+
+/** Runs fn over items with at most `limit` calls in flight; rejects with the first failure. */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Groups items into chunks whose summed weight stays within max. */
+function chunkBy<T>(items: readonly T[], weight: (item: T) => number, max: number): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
+  let total = 0;
+  for (const item of items) {
+    const w = weight(item);
+    if (current.length > 0 && total + w > max) {
+      out.push(current);
+      current = [];
+      total = 0;
+    }
+    current.push(item);
+    total += w;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 function toRaw(kv: RPC.IKeyValue): RawKV {

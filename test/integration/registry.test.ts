@@ -68,6 +68,19 @@ describe('units', () => {
     expect(got?.desiredState).toBe('launched');
   });
 
+  it('creates many units in few transactions, refusing all when one conflicts', async () => {
+    const r = registry();
+    await r.createUnit(unitRecord('taken.service', '[Service]\nExecStart=/bin/true\n'));
+    const batch = Array.from({ length: 100 }, (_, i) => unitRecord(`b${i}.service`));
+    await expect(r.createUnits([...batch, unitRecord('taken.service')])).rejects.toBeInstanceOf(UnitExistsError);
+    expect(await r.listUnits()).toHaveLength(1);
+    const results = await r.createUnits(batch, { desiredState: 'loaded' });
+    expect([...results.values()].every((v) => v === 'created')).toBe(true);
+    expect((await r.listUnits()).filter((u) => u.desiredState === 'loaded')).toHaveLength(100);
+    const again = await r.createUnits(batch, { desiredState: 'loaded' });
+    expect([...again.values()].every((v) => v === 'unchanged')).toBe(true);
+  });
+
   it('sets desired state of many units, refusing unknown ones before writing anything', async () => {
     const r = registry();
     const names = Array.from({ length: 150 }, (_, i) => `u${i}.service`);
