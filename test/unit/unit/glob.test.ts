@@ -96,6 +96,12 @@ const GO_CASES: [pattern: string, name: string, outcome: boolean | typeof BAD][]
   ['\\?', 'a', false],
   ['*a*', 'bab', true],
   ['*a*', 'b/a', false],
+  // Go quirks kept on purpose: a class may match '/', and a chunk that matched
+  // is not retried when only a later '*' would then have to cross a '/'.
+  ['[^a]', '/', true],
+  ['a[/]b', 'a/b', true],
+  ['*[^a]*', '@/', false],
+  ['*[^a]', '@/', true],
 ];
 
 describe('globMatch: Go path.Match semantics', () => {
@@ -121,7 +127,11 @@ const patternArb = fc
   .array(fc.constantFrom('a', 'b', '/', '.', '*', '?', '[a-b]', '[^a]', '\\*', '☺', '@'), { maxLength: 8 })
   .map((ps) => ps.join(''));
 
-/** An independent reference: the pattern as a regular expression over code points. */
+/**
+ * An independent reference: the pattern as a regular expression over code
+ * points. It backtracks fully, which Go does not, so it only applies where
+ * no class can match '/' (see the quirks in the table).
+ */
 function referenceMatch(pattern: string, name: string): boolean {
   const source = pattern
     .replace(/\\\*|\[\^a\]|\[a-b\]|[*?]|[^*?[\]\\]/gu, (tok) => {
@@ -147,6 +157,7 @@ describe('globMatch: properties', () => {
   it('agrees with a regular-expression reading of simple patterns', () => {
     fc.assert(
       fc.property(patternArb, nameArb, (pattern, name) => {
+        fc.pre(!(pattern.includes('[^a]') && name.includes('/')));
         expect(globMatch(pattern, name)).toBe(referenceMatch(pattern, name));
       }),
       { numRuns: 2000 },
