@@ -53,9 +53,14 @@ export class StaticMatches {
     this.machines = machines;
   }
 
-  /** The machines (by rank) able to run a unit with these requirements, ignoring the schedule. */
+  /**
+   * The machines (by rank) able to run a unit with these requirements,
+   * ignoring the schedule. A global unit goes by its metadata alone (fleet
+   * refuses MachineID on a global unit; should one slip through, it is not
+   * read as "global on one machine").
+   */
   of(req: Requirements): StaticMatch {
-    const wanted = requiredMachineId(req);
+    const wanted = req.global ? undefined : requiredMachineId(req);
     if (wanted === undefined && req.machineMetadata.length === 0) return this.all();
     const key = signature(wanted, req.machineMetadata);
     let found = this.cache.get(key);
@@ -63,7 +68,7 @@ export class StaticMatches {
       const mask = new Uint8Array(this.machines.length);
       const ranks: number[] = [];
       this.machines.forEach((m, rank) => {
-        if (staticallyAble(req, m)) {
+        if ((wanted === undefined || machineIdMatches(m.id, wanted)) && metadataSatisfied(req.machineMetadata, m.metadata)) {
           mask[rank] = 1;
           ranks.push(rank);
         }

@@ -1,0 +1,283 @@
+// The engine's reconciler: while this engine leads, watches the registry
+// through informers and, on any change (or a slow resync), computes a plan
+// with the pure scheduler and commits it in batched, fenced transactions.
+// No truth lives here: a new leader starts from the registry and converges.
+import { silentLogger, type Logger } from '../log.js';
+import {
+  Informer,
+  NotLeaderError,
+  decode,
+  type DecisionRecord,
+  type DesiredRecord,
+  type LeaderToken,
+  type MachineRecord,
+  type MetadataRecord,
+  type PendingRecord,
+  type PlanOp,
+  type Registry,
+  type UnitRecord,
+} from '../registry/index.js';
+import { UnitError } from '../unit/errors.js';
+import { parseUnit } from '../unit/unit.js';
+import type { Requirements } from '../unit/requirements.js';
+import { schedule, type ClusterState, type MachineInfo, type SchedulableUnit } from './scheduler.js';
+
+export interface EngineReconcilerOptions {
+  registry: Registry;
+  token: LeaderToken;
+  logger?: Logger | undefined;
+  /** Changes arriving within this window are reconciled in one pass. */
+  batchDelayMs?: number | undefined;
+  /** Safety-net pass interval, in case an event was missed. */
+  resyncMs?: number | undefined;
+  /** Called when the registry says this engine no longer leads. */
+  onDeposed?: ((reason: string) => void) | undefined;
+}
+
+export interface EngineStats {
+  passes: number;
+  txns: number;
+  placed: number;
+  unplaced: number;
+  lastPassMs: number;
+}
+
+interface ParsedRequirements {
+  hash: string;
+  template: boolean;
+  requirements: Requirements | undefined;
+  error: string | undefined;
+}
+
+export class EngineReconciler {
+  readonly stats: EngineStats = { passes: 0, txns: 0, placed: 0, unplaced: 0, lastPassMs: 0 };
+  private readonly log: Logger;
+  private readonly units: Informer<UnitRecord>;
+  private readonly desired: Informer<DesiredRecord>;
+  private readonly machines: Informer<MachineRecord>;
+  private readonly metadata: Informer<MetadataRecord>;
+  private readonly decisions: Informer<DecisionRecord>;
+  private readonly pending: Informer<PendingRecord>;
+  private readonly parsed = new Map<string, ParsedRequirements>();
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  private resync: NodeJS.Timeout | undefined;
+  private readonly listeners: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: EngineReconcilerOptions) {
+    const r = opts.registry;
+    this.log = (opts.logger ?? silentLogger).child('engine');
+    const k = r.keys;
+    const infOpts = { logger: this.log };
+    this.units = new Informer(r, k.unitsPrefix, decode.unit, infOpts);
+    this.desired = new Informer(r, k.desiredPrefix, decode.desired, infOpts);
+    this.machines = new Informer(r, k.machinesPrefix, decode.machine, infOpts);
+    this.metadata = new Informer(r, k.metadataPrefix, decode.metadata, infOpts);
+    this.decisions = new Informer(r, k.schedulePrefix, decode.decision, infOpts);
+    this.pending = new Informer(r, k.pendingPrefix, decode.pending, infOpts);
+  }
+
+  private get informers(): Informer<unknown>[] {
+    return [this.units, this.desired, this.machines, this.metadata, this.decisions, this.pending] as Informer<unknown>[];
+  }
+
+  /** Fills the caches and runs the first pass. */
+  async start(): Promise<void> {
+    for (const inf of this.informers) this.listeners.push(inf.subscribe(() => this.kick()));
+    await Promise.all(this.informers.map((inf) => inf.start()));
+    this.resync = setInterval(() => this.kick(), this.opts.resyncMs ?? 60_000);
+    this.resync.unref();
+    this.kick();
+  }
+
+  /** Stops at once: no further plan is committed by this reconciler. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.resync) clearInterval(this.resync);
+    for (const off of this.listeners) off();
+    await Promise.all(this.informers.map((inf) => inf.stop()));
+    await this.running?.catch(() => undefined);
+    this.releaseIdle();
+  }
+
+  /** Resolves when no pass is running or due (for tests and benchmarks). */
+  whenIdle(): Promise<void> {
+    if (!this.running && !this.timer && !this.dirty) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.runPasses().finally(() => {
+        this.running = undefined;
+        if (this.dirty && !this.stopped) this.kick();
+        else this.releaseIdle();
+      });
+    }, this.opts.batchDelayMs ?? 5);
+  }
+
+  private releaseIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async runPasses(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false;
+      try {
+        await this.pass();
+      } catch (err) {
+        if (err instanceof NotLeaderError) {
+          this.log.warn('plan refused: no longer the leader', {});
+          this.stopped = true;
+          this.opts.onDeposed?.(err.message);
+          return;
+        }
+        this.log.error('reconcile pass failed; retrying', { error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 500));
+        this.dirty = true;
+      }
+    }
+  }
+
+  /** One level-triggered pass: registry state in, fenced plan out. */
+  private async pass(): Promise<void> {
+    const started = performance.now();
+    const { state, hashes, stray } = this.clusterState();
+    const plan = schedule(state);
+    const ops: PlanOp[] = [];
+    for (const s of stray) ops.push({ type: 'unplace', machine: s.machine, unit: s.unit });
+    for (const u of plan.unplace) ops.push({ type: 'unplace', machine: u.machine, unit: u.unit });
+
+    const desired = new Map(state.units.map((u) => [u.name, u.desiredState]));
+    const decide = (unit: string, machine: string): DecisionRecord => ({
+      unit,
+      machine,
+      hash: hashes.get(unit) ?? '',
+      state: desired.get(unit) === 'loaded' ? 'loaded' : 'launched',
+    });
+    for (const p of plan.place) ops.push({ type: 'place', decision: decide(p.unit, p.machine) });
+    // Kept decisions whose desired state or file changed are rewritten, so
+    // the agent (which reads only its own decisions) sees the change.
+    const moved = new Set([...plan.unplace.map((u) => u.unit), ...stray.map((s) => s.unit)]);
+    for (const [unit, machine] of state.decisions) {
+      if (moved.has(unit)) continue;
+      const current = this.decisions.get(`${machine}/${unit}`);
+      const want = decide(unit, machine);
+      if (current && desired.get(unit) !== 'inactive' && (current.hash !== want.hash || current.state !== want.state)) {
+        ops.push({ type: 'place', decision: want });
+      }
+    }
+
+    const stillPending = new Set<string>();
+    for (const p of plan.pending) {
+      stillPending.add(p.unit);
+      if (this.pending.get(p.unit)?.reason !== p.reason) {
+        ops.push({ type: 'pending', record: { unit: p.unit, reason: p.reason, since: new Date().toISOString() } });
+      }
+    }
+    for (const [unit, rec] of this.invalidUnits()) {
+      stillPending.add(unit);
+      if (this.pending.get(unit)?.reason !== rec) ops.push({ type: 'pending', record: { unit, reason: rec, since: new Date().toISOString() } });
+    }
+    for (const [unit] of this.pending.entries()) {
+      if (!stillPending.has(unit)) ops.push({ type: 'clear-pending', unit });
+    }
+
+    if (ops.length > 0 && !this.stopped) {
+      const res = await this.opts.registry.applyPlan(this.opts.token, ops);
+      this.stats.txns += res.txns;
+      this.stats.placed += plan.place.length;
+      this.stats.unplaced += plan.unplace.length + stray.length;
+      // Our own writes come back through the watches: wait for them, so the
+      // next pass does not plan the same changes again.
+      await Promise.all([this.decisions.waitForRevision(res.revision), this.pending.waitForRevision(res.revision)]);
+      this.log.debug('plan committed', {
+        placed: plan.place.length,
+        unplaced: plan.unplace.length,
+        pending: plan.pending.length,
+        txns: res.txns,
+      });
+    }
+    this.stats.passes++;
+    this.stats.lastPassMs = performance.now() - started;
+  }
+
+  /** The scheduler's input, built from the caches. */
+  private clusterState(): {
+    state: ClusterState;
+    hashes: Map<string, string>;
+    stray: { unit: string; machine: string }[];
+  } {
+    const units: SchedulableUnit[] = [];
+    const hashes = new Map<string, string>();
+    for (const [name, unit] of this.units.entries()) {
+      const parsed = this.requirementsOf(name, unit);
+      if (parsed.template || !parsed.requirements) continue;
+      hashes.set(name, unit.hash);
+      units.push({ name, desiredState: this.desired.get(name)?.state ?? 'inactive', requirements: parsed.requirements });
+    }
+    const dynamic = new Map<string, Record<string, string>>();
+    for (const [key, rec] of this.metadata.entries()) {
+      const i = key.indexOf('/');
+      if (i <= 0) continue;
+      const m = key.slice(0, i);
+      const md = dynamic.get(m) ?? {};
+      md[key.slice(i + 1)] = rec.value;
+      dynamic.set(m, md);
+    }
+    const machines: MachineInfo[] = [];
+    for (const m of this.machines.values()) {
+      machines.push({ id: m.id, metadata: { ...m.metadata, ...dynamic.get(m.id) } });
+    }
+    // A unit decided onto two machines (only possible through manual edits)
+    // keeps its first decision; the rest, and decisions for units that no
+    // longer exist, are stray and removed.
+    const decisions = new Map<string, string>();
+    const stray: { unit: string; machine: string }[] = [];
+    for (const d of this.decisions.values()) {
+      if (!hashes.has(d.unit) || decisions.has(d.unit)) stray.push({ unit: d.unit, machine: d.machine });
+      else decisions.set(d.unit, d.machine);
+    }
+    units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { state: { units, machines, decisions }, hashes, stray };
+  }
+
+  /** Requirements of a unit, parsed once per file version. */
+  private requirementsOf(name: string, unit: UnitRecord): ParsedRequirements {
+    const cached = this.parsed.get(name);
+    if (cached?.hash === unit.hash) return cached;
+    let result: ParsedRequirements;
+    try {
+      const p = parseUnit(name, unit.text);
+      result = { hash: unit.hash, template: p.name.isTemplate, requirements: p.requirements, error: undefined };
+    } catch (err) {
+      const msg = err instanceof UnitError ? err.message : String(err);
+      this.log.warn('unit in the registry cannot be scheduled', { unit: name, error: msg });
+      result = { hash: unit.hash, template: false, requirements: undefined, error: `invalid unit file: ${msg}` };
+    }
+    this.parsed.set(name, result);
+    if (this.parsed.size > this.units.size * 2 + 1024) this.pruneParsed();
+    return result;
+  }
+
+  private *invalidUnits(): Iterable<[string, string]> {
+    for (const [name, p] of this.parsed) {
+      const wanted = (this.desired.get(name)?.state ?? 'inactive') !== 'inactive';
+      if (p.error && wanted && this.units.has(name)) yield [name, p.error];
+    }
+  }
+
+  private pruneParsed(): void {
+    for (const name of this.parsed.keys()) if (!this.units.has(name)) this.parsed.delete(name);
+  }
+}
