@@ -60,17 +60,22 @@ export function literalPrefix(pattern: string): string {
 
 const NON_ASCII = /[^\x20-\x7e]/;
 const isAscii = (s: string): boolean => !NON_ASCII.test(s);
+/** Printable ASCII without '/': where a backtracking RegExp and Go's first-fit matching agree. */
+const PLAIN_NAME = /^[\x20-\x2e\x30-\x7e]*$/;
 
 /**
  * A predicate equivalent to `globMatch(pattern, name)` for a well-formed
- * pattern. Printable-ASCII patterns become a RegExp (checked against globMatch by a
- * property test); names with non-ASCII characters still go through globMatch,
- * whose byte-level corners a RegExp does not reproduce.
+ * pattern. A printable-ASCII pattern becomes a RegExp, used for names of
+ * printable ASCII without '/' (every valid unit name); other names still go
+ * through globMatch. Go matches each chunk at its first fit and never
+ * retries, which differs from a RegExp only when a '/' stops a later '*',
+ * and compares UTF-8 bytes, which differs for non-ASCII text. A property
+ * test checks the two agree.
  */
 export function compileGlob(pattern: string): (name: string) => boolean {
   if (!isAscii(pattern)) return (name) => globMatch(pattern, name);
   const re = new RegExp(`^${globToRegExpSource(pattern)}$`, 'u');
-  return (name) => (isAscii(name) ? re.test(name) : globMatch(pattern, name));
+  return (name) => (PLAIN_NAME.test(name) ? re.test(name) : globMatch(pattern, name));
 }
 
 function globToRegExpSource(pattern: string): string {

@@ -200,7 +200,14 @@ export class EngineReconciler {
       this.stats.unplaced += plan.unplace.length + stray.length;
       // Our own writes come back through the watches: wait for them, so the
       // next pass does not plan the same changes again.
-      await Promise.all([this.decisions.waitForRevision(res.revision), this.pending.waitForRevision(res.revision)]);
+      let decisionRev = 0;
+      let pendingRev = 0;
+      ops.forEach((op, i) => {
+        const rev = res.opRevisions[i] ?? 0;
+        if (op.type === 'place' || op.type === 'unplace') decisionRev = Math.max(decisionRev, rev);
+        else pendingRev = Math.max(pendingRev, rev);
+      });
+      await Promise.all([this.decisions.waitForRevision(decisionRev), this.pending.waitForRevision(pendingRev)]);
       this.log.debug('plan committed', {
         placed: plan.place.length,
         unplaced: plan.unplace.length,

@@ -4,8 +4,16 @@ import { NamePatternIndex, compileGlob, literalPrefix } from '../../../src/engin
 import { globMatch, isValidGlob } from '../../../src/unit/glob.js';
 
 /** Patterns and names over a small alphabet rich in glob syntax, so corners come up often. */
-const patternArb = fc.array(fc.constantFrom('a', 'b', '.', '/', '-', '*', '?', '[', ']', '^', '\\', 'é'), { maxLength: 8 }).map((cs) => cs.join(''));
-const nameArb = fc.array(fc.constantFrom('a', 'b', '.', '/', '-', '*', '[', ']', '^', '\\', 'é'), { maxLength: 8 }).map((cs) => cs.join(''));
+const patternArb = fc
+  .array(
+    fc.oneof(
+      fc.constantFrom('a', 'b', '.', '/', '-', '@', '*', '?', '[', ']', '^', '\\', 'é'),
+      fc.constantFrom('[^a]', '[a-b]', '[/]', '[^/a]', '[b-a]', '[\\]]', '\\*', '*', '**'),
+    ),
+    { maxLength: 8 },
+  )
+  .map((cs) => cs.join(''));
+const nameArb = fc.array(fc.constantFrom('a', 'b', '.', '/', '-', '@', '*', '[', ']', '^', '\\', 'é'), { maxLength: 8 }).map((cs) => cs.join(''));
 
 describe('compileGlob', () => {
   it('agrees with globMatch (Go path.Match) on every well-formed pattern', () => {
@@ -15,6 +23,17 @@ describe('compileGlob', () => {
         expect(compileGlob(pattern)(name)).toBe(globMatch(pattern, name));
       }),
       { numRuns: 20_000 },
+    );
+  });
+
+  it('agrees with globMatch where a class can match a slash (short and dense)', () => {
+    const shortPattern = fc.array(fc.constantFrom('*', '[^a]', '[/]', 'a', '/', '?'), { maxLength: 4 }).map((cs) => cs.join(''));
+    const shortName = fc.array(fc.constantFrom('a', '@', '/'), { maxLength: 4 }).map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(shortPattern, shortName, (pattern, name) => {
+        expect(compileGlob(pattern)(name)).toBe(globMatch(pattern, name));
+      }),
+      { numRuns: 5_000 },
     );
   });
 
@@ -30,6 +49,9 @@ describe('compileGlob', () => {
     ['\\*x', '*x', true],
     ['\\*x', 'ax', false],
     ['?.service', 'é.service', true],
+    // Go's first-fit quirk: the class takes '@', and the last '*' may not cross '/'.
+    ['*[^a]*', '@/', false],
+    ['*[^a]', '@/', true],
   ])('%s ~ %s is %s', (pattern, name, expected) => {
     expect(compileGlob(pattern)(name)).toBe(expected);
     expect(globMatch(pattern, name)).toBe(expected);
