@@ -207,7 +207,12 @@ export class EngineReconciler {
         if (op.type === 'place' || op.type === 'unplace') decisionRev = Math.max(decisionRev, rev);
         else pendingRev = Math.max(pendingRev, rev);
       });
-      await Promise.all([this.decisions.waitForRevision(decisionRev), this.pending.waitForRevision(pendingRev)]);
+      // (A delete of a key already gone makes no event; then the wait times
+      // out and the next pass simply plans from what the caches say.)
+      await Promise.all([
+        this.decisions.waitForRevision(decisionRev, 2_000),
+        this.pending.waitForRevision(pendingRev, 2_000),
+      ]).catch(() => undefined);
       this.log.debug('plan committed', {
         placed: plan.place.length,
         unplaced: plan.unplace.length,

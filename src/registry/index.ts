@@ -12,6 +12,7 @@ export {
   type LeaderToken,
   type Paged,
   type PlanOp,
+  type PlanResult,
   type RawKV,
   type RegistryOptions,
   type UnitWithState,

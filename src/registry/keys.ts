@@ -89,9 +89,13 @@ export class Keys {
     return `${this.statesOf(unit)}${machine}`;
   }
 
+  /** Engine coordination: `engine/leader`. */
+  get enginePrefix(): string {
+    return `${this.prefix}engine/`;
+  }
   /** The engine leader, bound to its lease; its create revision fences decisions. */
   get leader(): string {
-    return `${this.prefix}engine/leader`;
+    return `${this.enginePrefix}leader`;
   }
 
   /** Service endpoints for discovery, bound to leases: `services/<service>/<instance>`. */

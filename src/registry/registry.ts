@@ -71,6 +71,15 @@ export type PlanOp =
   | { type: 'pending'; record: PendingRecord }
   | { type: 'clear-pending'; unit: string };
 
+export interface PlanResult {
+  /** Transactions used. */
+  txns: number;
+  /** Revision of the last one (0 for an empty plan). */
+  revision: number;
+  /** The revision at which each op of the plan was committed, in plan order. */
+  opRevisions: number[];
+}
+
 export interface Paged<T> {
   items: T[];
   /** The etcd revision the whole listing was read at. */
@@ -394,11 +403,14 @@ export class Registry {
   /**
    * Commits a plan in as few transactions as etcd allows, each fenced on the
    * leader key: once another engine leads, nothing more is written and
-   * NotLeaderError is thrown. Returns the number of transactions used.
+   * NotLeaderError is thrown. Chunks go in order (unplacements first, as the
+   * plan lists them), so a unit is never decided onto two machines at once.
    */
-  async applyPlan(token: LeaderToken, plan: readonly PlanOp[]): Promise<number> {
+  async applyPlan(token: LeaderToken, plan: readonly PlanOp[]): Promise<PlanResult> {
     const ops = plan.map((op) => this.planOp(op));
     let txns = 0;
+    let revision = 0;
+    const opRevisions: number[] = [];
     for (let i = 0; i < ops.length; i += this.maxTxnOps) {
       const chunk = ops.slice(i, i + this.maxTxnOps);
       const res = await this.conn.call('apply plan', () =>
@@ -406,8 +418,10 @@ export class Registry {
       );
       txns++;
       if (!res.succeeded) throw new NotLeaderError(`engine ${token.id} is no longer the leader; its plan was not written`);
+      revision = Number(res.header.revision);
+      for (let j = 0; j < chunk.length; j++) opRevisions.push(revision);
     }
-    return txns;
+    return { txns, revision, opRevisions };
   }
 
   private planOp(op: PlanOp): IOperation {

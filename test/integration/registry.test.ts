@@ -197,8 +197,9 @@ describe('leadership and fenced plans', () => {
     const token = await r.tryLead('e1', lease);
     expect(token).toBeDefined();
     const ops = Array.from({ length: 1_000 }, (_, i) => place(`u${i}.service`, `m${i % 7}`));
-    const txns = await r.applyPlan(token!, ops);
+    const { txns, revision } = await r.applyPlan(token!, ops);
     expect(txns).toBe(Math.ceil(1_000 / 128));
+    expect(revision).toBeGreaterThan(0);
     expect(await r.listDecisions()).toHaveLength(1_000);
     expect(await r.listDecisions('m3')).toHaveLength(Math.ceil((1_000 - 3) / 7));
     await r.applyPlan(token!, [{ type: 'unplace', machine: 'm0', unit: 'u0.service' }]);
