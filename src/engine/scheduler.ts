@@ -360,6 +360,7 @@ class Scheduling {
     if (this.staticOf(i).mask[m] !== 1) return `${where} no longer matches MachineMetadata ${formatMetadata(r.machineMetadata)}`;
     for (const peer of r.machineOf) {
       const t = this.byName.get(peer);
+      if (t === i) continue; // MachineOf itself: trivially true
       if (t !== undefined && this.activeGlobal[t] === 1) continue; // checked with the rest below
       if (t === undefined || this.at[t] !== m) return `MachineOf peer ${peer} is not on ${where}`;
     }
@@ -404,7 +405,7 @@ class Scheduling {
     for (const peer of r.machineOf) {
       const t = this.byName.get(peer);
       if (t === undefined) return this.pend(i, `waiting for MachineOf peer ${peer}, which is not submitted`);
-      if (this.activeGlobal[t] === 1) continue;
+      if (t === i || this.activeGlobal[t] === 1) continue;
       if ((this.units[t] as SchedulableUnit).requirements.global) {
         return this.pend(i, `waiting for MachineOf peer ${peer}, a global unit whose desired state is inactive`);
       }

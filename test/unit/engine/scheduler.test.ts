@@ -162,6 +162,10 @@ describe('MachineOf', () => {
     expect(result).toEqual({ 'a.service': 'm2', 'b.service': 'm1', 'm.service': 'm2', 'z.service': 'm2' });
   });
 
+  it('MachineOf itself is ignored', () => {
+    expect(placed(cluster([unit('a.service', { machineOf: ['a.service'] })], twoMachines))).toEqual({ 'a.service': 'm1' });
+  });
+
   it('several targets on one machine', () => {
     const units = [unit('a.service'), unit('b.service', { machineOf: ['a.service'] }), unit('c.service', { machineOf: ['a.service', 'b.service'] })];
     expect(Object.values(placed(cluster(units, twoMachines)))).toEqual(['m1', 'm1', 'm1']);
