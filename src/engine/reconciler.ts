@@ -18,8 +18,9 @@ import {
   type UnitRecord,
 } from '../registry/index.js';
 import { UnitError } from '../unit/errors.js';
-import { parseUnit } from '../unit/unit.js';
-import type { Requirements } from '../unit/requirements.js';
+import { parseUnitFile, type UnitFile } from '../unit/file.js';
+import { parseUnitName } from '../unit/name.js';
+import { parseRequirements, type Requirements } from '../unit/requirements.js';
 import { schedule, type ClusterState, type MachineInfo, type SchedulableUnit } from './scheduler.js';
 
 export interface EngineReconcilerOptions {
@@ -40,6 +41,13 @@ export interface EngineStats {
   placed: number;
   unplaced: number;
   lastPassMs: number;
+  /** Time spent, summed over passes: building the scheduler's input, scheduling, committing, waiting for the watch. */
+  buildMs: number;
+  scheduleMs: number;
+  commitMs: number;
+  echoMs: number;
+  /** Time to fill the caches when this engine became leader. */
+  listMs: number;
 }
 
 interface ParsedRequirements {
@@ -50,7 +58,18 @@ interface ParsedRequirements {
 }
 
 export class EngineReconciler {
-  readonly stats: EngineStats = { passes: 0, txns: 0, placed: 0, unplaced: 0, lastPassMs: 0 };
+  readonly stats: EngineStats = {
+    passes: 0,
+    txns: 0,
+    placed: 0,
+    unplaced: 0,
+    lastPassMs: 0,
+    buildMs: 0,
+    scheduleMs: 0,
+    commitMs: 0,
+    echoMs: 0,
+    listMs: 0,
+  };
   private readonly log: Logger;
   private readonly units: Informer<UnitRecord>;
   private readonly desired: Informer<DesiredRecord>;
@@ -59,13 +78,17 @@ export class EngineReconciler {
   private readonly decisions: Informer<DecisionRecord>;
   private readonly pending: Informer<PendingRecord>;
   private readonly parsed = new Map<string, ParsedRequirements>();
+  private readonly files = new Map<string, UnitFile>();
   private stopped = false;
+  private ready = false;
   private running: Promise<void> | undefined;
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
   private readonly listeners: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
+  /** Revisions of our own plan transactions not yet seen coming back. */
+  private readonly ownRevisions = new Set<number>();
 
   constructor(private readonly opts: EngineReconcilerOptions) {
     const r = opts.registry;
@@ -86,8 +109,22 @@ export class EngineReconciler {
 
   /** Fills the caches and runs the first pass. */
   async start(): Promise<void> {
-    for (const inf of this.informers) this.listeners.push(inf.subscribe(() => this.kick()));
+    for (const inf of [this.units, this.desired, this.machines, this.metadata]) {
+      this.listeners.push(inf.subscribe(() => this.kick()));
+    }
+    // Our own decisions coming back through the watch need no new pass;
+    // anything else written there (by hand, by another engine) does.
+    for (const inf of [this.decisions, this.pending] as Informer<unknown>[]) {
+      this.listeners.push(
+        inf.subscribe((events) => {
+          if (events.some((e) => !this.ownRevisions.has(e.revision))) this.kick();
+        }),
+      );
+    }
+    const started = performance.now();
     await Promise.all(this.informers.map((inf) => inf.start()));
+    this.stats.listMs = performance.now() - started;
+    this.ready = true;
     this.resync = setInterval(() => this.kick(), this.opts.resyncMs ?? 60_000);
     this.resync.unref();
     this.kick();
@@ -111,9 +148,14 @@ export class EngineReconciler {
   }
 
   private kick(): void {
-    if (this.stopped) return;
+    // No pass on half-filled caches: start() kicks once all are listed.
+    if (this.stopped || !this.ready) return;
     this.dirty = true;
     if (this.running || this.timer) return;
+    // Wait at least as long as the last pass took, so that under a flood of
+    // events the engine spends at most half its time planning and each pass
+    // takes in a larger batch.
+    const delay = Math.max(this.opts.batchDelayMs ?? 5, Math.min(this.stats.lastPassMs, 1_000));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running = this.runPasses().finally(() => {
@@ -121,7 +163,7 @@ export class EngineReconciler {
         if (this.dirty && !this.stopped) this.kick();
         else this.releaseIdle();
       });
-    }, this.opts.batchDelayMs ?? 5);
+    }, delay);
   }
 
   private releaseIdle(): void {
@@ -153,7 +195,11 @@ export class EngineReconciler {
   private async pass(): Promise<void> {
     const started = performance.now();
     const { state, hashes, stray } = this.clusterState();
+    const built = performance.now();
     const plan = schedule(state);
+    const scheduled = performance.now();
+    this.stats.buildMs += built - started;
+    this.stats.scheduleMs += scheduled - built;
     const ops: PlanOp[] = [];
     for (const s of stray) ops.push({ type: 'unplace', machine: s.machine, unit: s.unit });
     for (const u of plan.unplace) ops.push({ type: 'unplace', machine: u.machine, unit: u.unit });
@@ -194,12 +240,17 @@ export class EngineReconciler {
     }
 
     if (ops.length > 0 && !this.stopped) {
+      const commitStart = performance.now();
       const res = await this.opts.registry.applyPlan(this.opts.token, ops);
+      const committed = performance.now();
+      this.stats.commitMs += committed - commitStart;
       this.stats.txns += res.txns;
       this.stats.placed += plan.place.length;
       this.stats.unplaced += plan.unplace.length + stray.length;
       // Our own writes come back through the watches: wait for them, so the
       // next pass does not plan the same changes again.
+      if (this.ownRevisions.size > 10_000) this.ownRevisions.clear();
+      for (const rev of res.opRevisions) this.ownRevisions.add(rev);
       let decisionRev = 0;
       let pendingRev = 0;
       ops.forEach((op, i) => {
@@ -213,6 +264,7 @@ export class EngineReconciler {
         this.decisions.waitForRevision(decisionRev, 2_000),
         this.pending.waitForRevision(pendingRev, 2_000),
       ]).catch(() => undefined);
+      this.stats.echoMs += performance.now() - committed;
       this.log.debug('plan committed', {
         placed: plan.place.length,
         unplaced: plan.unplace.length,
@@ -264,14 +316,24 @@ export class EngineReconciler {
     return { state: { units, machines, decisions }, hashes, stray };
   }
 
-  /** Requirements of a unit, parsed once per file version. */
+  /**
+   * Requirements of a unit, parsed once per file version. The file itself is
+   * parsed once per hash: a template's many instances share it, and only
+   * their specifiers differ.
+   */
   private requirementsOf(name: string, unit: UnitRecord): ParsedRequirements {
     const cached = this.parsed.get(name);
     if (cached?.hash === unit.hash) return cached;
     let result: ParsedRequirements;
     try {
-      const p = parseUnit(name, unit.text);
-      result = { hash: unit.hash, template: p.name.isTemplate, requirements: p.requirements, error: undefined };
+      const unitName = parseUnitName(name);
+      let file = this.files.get(unit.hash);
+      if (!file) {
+        file = parseUnitFile(unit.text, { unit: name });
+        this.files.set(unit.hash, file);
+      }
+      const { requirements } = parseRequirements(name, file);
+      result = { hash: unit.hash, template: unitName.isTemplate, requirements, error: undefined };
     } catch (err) {
       const msg = err instanceof UnitError ? err.message : String(err);
       this.log.warn('unit in the registry cannot be scheduled', { unit: name, error: msg });
@@ -291,5 +353,7 @@ export class EngineReconciler {
 
   private pruneParsed(): void {
     for (const name of this.parsed.keys()) if (!this.units.has(name)) this.parsed.delete(name);
+    const live = new Set([...this.parsed.values()].map((p) => p.hash));
+    for (const hash of this.files.keys()) if (!live.has(hash)) this.files.delete(hash);
   }
 }

@@ -95,10 +95,13 @@ export interface RawKV {
   lease: string;
 }
 
-const LIST_PAGE = 500;
+/** Keys per page when listing; fewer when values are too large for one response. */
+const LIST_PAGE = 2_000;
 const CAS_ATTEMPTS = 8;
 /** Requests of one batch operation in flight at once. */
 const WRITE_CONCURRENCY = 8;
+/** Plan transactions in flight at once (etcd shares one fsync among concurrent ones). */
+const PLAN_CONCURRENCY = 8;
 
 export class Registry {
   readonly keys: Keys;
@@ -235,37 +238,61 @@ export class Registry {
 
   /**
    * Sets the desired state of units. Unknown units are refused before
-   * anything is written; many units go in a few transactions.
+   * anything is written; many units go in a few transactions. Only desired
+   * states (and the global index) are read and written, never unit files.
    */
   async setDesiredState(names: readonly string[], state: DesiredState): Promise<void> {
     const unique = [...new Set(names)];
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const raw = await this.getUnitsRaw(unique);
-      const found = unique.map((n) => [n, raw.get(n)] as const);
-      const missing = found.filter(([, u]) => !u?.unit).map(([n]) => n);
+      // A unit's desired key is created and deleted with it, so it proves the unit exists.
+      const [current, globals] = await Promise.all([this.getDesiredRaw(unique), this.listGlobalUnits()]);
+      const missing = unique.filter((n) => !current.has(n));
       if (missing.length > 0) throw new UnitNotFoundError(missing);
-      let conflicted = false;
+      const globalHash = new Map(globals.map((g) => [g.name, g.hash]));
       // Units already in that state need no write (and wake no watcher).
-      const changing = found.filter(([, u]) => u!.desiredState !== state);
-      // Each unit's compare and its writes stay in one transaction.
-      const perTxn = Math.max(1, Math.floor(this.maxTxnOps / 2));
-      for (let i = 0; i < changing.length; i += perTxn) {
-        const chunk = changing.slice(i, i + perTxn);
-        const cmp = this.client.if(this.keys.unit(chunk[0]![0]), 'Mod', '==', chunk[0]![1]!.modRevision);
-        for (const [n, u] of chunk.slice(1)) cmp.and(this.keys.unit(n), 'Mod', '==', u!.modRevision);
-        const ops: IOperation[] = [];
-        for (const [n, u] of chunk) {
-          ops.push(this.client.put(this.keys.desired(n)).value(encode({ state })));
-          if (u!.unit!.global) {
-            ops.push(this.client.put(this.keys.global(n)).value(encode<GlobalRecord>({ name: n, hash: u!.unit!.hash, state })));
-          }
-        }
-        const res = await this.conn.call('set desired state', () => cmp.then(...ops).commit());
+      const changing = unique.filter((n) => current.get(n)!.state !== state);
+      let conflicted = false;
+      // Each unit's compare and its writes stay in one transaction; chunks
+      // touch disjoint units, so several are in flight together.
+      const writes = changing.map((n) => {
+        const ops: IOperation[] = [this.client.put(this.keys.desired(n)).value(encode({ state }))];
+        const hash = globalHash.get(n);
+        if (hash !== undefined) ops.push(this.client.put(this.keys.global(n)).value(encode<GlobalRecord>({ name: n, hash, state })));
+        return { name: n, ops, modRevision: current.get(n)!.modRevision };
+      });
+      await inParallel(chunkBy(writes, (w) => w.ops.length, this.maxTxnOps), WRITE_CONCURRENCY, async (chunk) => {
+        const cmp = this.client.if(this.keys.desired(chunk[0]!.name), 'Mod', '==', chunk[0]!.modRevision);
+        for (const w of chunk.slice(1)) cmp.and(this.keys.desired(w.name), 'Mod', '==', w.modRevision);
+        const res = await this.conn.call('set desired state', () => cmp.then(...chunk.flatMap((w) => w.ops)).commit());
         if (!res.succeeded) conflicted = true;
-      }
+      });
       if (!conflicted) return;
     }
     throw new RegistryConflictError(`units kept changing while their desired state was set; try again`);
+  }
+
+  /** Desired states with their mod revisions: per key for a few units, one listing for many. */
+  private async getDesiredRaw(names: readonly string[]): Promise<Map<string, { state: DesiredState; modRevision: string }>> {
+    const out = new Map<string, { state: DesiredState; modRevision: string }>();
+    const put = (name: string, kv: RawKV): void => {
+      const d = this.tryDecode(decode.desired, kv.key, kv.value);
+      out.set(name, { state: d?.state ?? 'inactive', modRevision: kv.modRevision });
+    };
+    if (names.length > this.maxTxnOps) {
+      const wanted = new Set(names);
+      const page = await this.listPrefix(this.keys.desiredPrefix);
+      for (const kv of page.items) {
+        const name = kv.key.slice(this.keys.desiredPrefix.length);
+        if (wanted.has(name)) put(name, kv);
+      }
+      return out;
+    }
+    const res = await this.conn.call('read desired states', () => this.txn(names.map((n) => this.client.get(this.keys.desired(n)))));
+    names.forEach((name, i) => {
+      const kv = res.responses[i]?.response_range?.kvs[0];
+      if (kv) put(name, toRaw(kv));
+    });
+    return out;
   }
 
   /**
@@ -402,24 +429,38 @@ export class Registry {
 
   /**
    * Commits a plan in as few transactions as etcd allows, each fenced on the
-   * leader key: once another engine leads, nothing more is written and
-   * NotLeaderError is thrown. Chunks go in order (unplacements first, as the
-   * plan lists them), so a unit is never decided onto two machines at once.
+   * leader key: once another engine leads, no further transaction commits
+   * and NotLeaderError is thrown. Removals commit before additions, so a
+   * moved or replaced unit is never decided onto two machines at once;
+   * within each phase, transactions touch disjoint keys and go in parallel.
    */
   async applyPlan(token: LeaderToken, plan: readonly PlanOp[]): Promise<PlanResult> {
-    const ops = plan.map((op) => this.planOp(op));
+    const opRevisions = new Array<number>(plan.length).fill(0);
     let txns = 0;
     let revision = 0;
-    const opRevisions: number[] = [];
-    for (let i = 0; i < ops.length; i += this.maxTxnOps) {
-      const chunk = ops.slice(i, i + this.maxTxnOps);
-      const res = await this.conn.call('apply plan', () =>
-        this.client.if(this.keys.leader, 'Create', '==', token.createRevision).then(...chunk).commit(),
-      );
-      txns++;
-      if (!res.succeeded) throw new NotLeaderError(`engine ${token.id} is no longer the leader; its plan was not written`);
-      revision = Number(res.header.revision);
-      for (let j = 0; j < chunk.length; j++) opRevisions.push(revision);
+    let deposed = false;
+    const removals: number[] = [];
+    const additions: number[] = [];
+    plan.forEach((op, i) => (op.type === 'unplace' || op.type === 'clear-pending' ? removals : additions).push(i));
+    for (const phase of [removals, additions]) {
+      const chunks: number[][] = [];
+      for (let i = 0; i < phase.length; i += this.maxTxnOps) chunks.push(phase.slice(i, i + this.maxTxnOps));
+      await inParallel(chunks, PLAN_CONCURRENCY, async (chunk) => {
+        if (deposed) return;
+        const ops = chunk.map((i) => this.planOp(plan[i]!));
+        const res = await this.conn.call('apply plan', () =>
+          this.client.if(this.keys.leader, 'Create', '==', token.createRevision).then(...ops).commit(),
+        );
+        txns++;
+        if (!res.succeeded) {
+          deposed = true;
+          return;
+        }
+        const rev = Number(res.header.revision);
+        revision = Math.max(revision, rev);
+        for (const i of chunk) opRevisions[i] = rev;
+      });
+      if (deposed) throw new NotLeaderError(`engine ${token.id} is no longer the leader; the rest of its plan was not written`);
     }
     return { txns, revision, opRevisions };
   }
@@ -450,14 +491,19 @@ export class Registry {
 
   // ---- states ----------------------------------------------------------
 
-  /** Publishes what systemd says about a unit on this machine, bound to the agent's lease. */
+  /** Publishes what systemd says about units on this machine, bound to the agent's lease. */
   async publishStates(states: readonly StateRecord[], lease: RegistryLease): Promise<void> {
-    for (let i = 0; i < states.length; i += this.maxTxnOps) {
-      const ops = states
-        .slice(i, i + this.maxTxnOps)
-        .map((s) => this.client.put(this.keys.state(s.unit, s.machine)).value(encode(s)).lease(lease.id));
+    await this.publishStatesUnder(states.map((state) => ({ state, leaseId: lease.id })));
+  }
+
+  /** Publishes states each under its own lease, many per transaction. */
+  async publishStatesUnder(entries: readonly { state: StateRecord; leaseId: string }[]): Promise<void> {
+    const chunks: (typeof entries)[] = [];
+    for (let i = 0; i < entries.length; i += this.maxTxnOps) chunks.push(entries.slice(i, i + this.maxTxnOps));
+    await inParallel(chunks, WRITE_CONCURRENCY, async (chunk) => {
+      const ops = chunk.map(({ state: s, leaseId }) => this.client.put(this.keys.state(s.unit, s.machine)).value(encode(s)).lease(leaseId));
       await this.conn.call('publish states', () => this.txn(ops));
-    }
+    });
   }
 
   async deleteStates(entries: readonly { unit: string; machine: string }[]): Promise<void> {
@@ -522,10 +568,22 @@ export class Registry {
     const items: RawKV[] = [];
     let start = Buffer.from(prefix);
     let revision = atRevision;
+    let limit = LIST_PAGE;
     for (;;) {
-      const req: RPC.IRangeRequest = { key: start, range_end: end, limit: LIST_PAGE };
+      const req: RPC.IRangeRequest = { key: start, range_end: end, limit };
       if (revision !== undefined) req.revision = revision;
-      const res = await this.conn.call(`list ${prefix}`, () => this.client.kv.range(req));
+      let res: RPC.IRangeResponse;
+      try {
+        res = await this.conn.call(`list ${prefix}`, () => this.client.kv.range(req));
+      } catch (err) {
+        // A page of unusually large values can exceed the message size:
+        // ask for smaller pages rather than failing.
+        if (limit > 1 && /RESOURCE_EXHAUSTED|larger than max/i.test((err as Error).message)) {
+          limit = Math.max(1, Math.floor(limit / 4));
+          continue;
+        }
+        throw err;
+      }
       revision ??= res.header.revision;
       for (const kv of res.kvs) items.push(toRaw(kv));
       const last = res.kvs[res.kvs.length - 1];
