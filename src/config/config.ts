@@ -1,0 +1,218 @@
+// flotillad's configuration: an INI-style file (fleet.conf keys accepted),
+// FLOTILLA_<OPTION> environment variables over it, and flags over both.
+// Every value is checked here, so a bad one is reported with its source and
+// the daemon never starts half-configured.
+import { readFileSync } from 'node:fs';
+
+export interface DaemonConfig {
+  etcdServers: string[];
+  etcdUsername: string | undefined;
+  etcdPassword: string | undefined;
+  etcdKeyFile: string | undefined;
+  etcdCertFile: string | undefined;
+  etcdCaFile: string | undefined;
+  etcdKeyPrefix: string;
+  /** Seconds. */
+  etcdRequestTimeout: number;
+  publicIp: string | undefined;
+  metadata: Record<string, string>;
+  /** Seconds. */
+  agentTtl: number;
+  /** Seconds. */
+  engineTtl: number;
+  disableEngine: boolean;
+  verbosity: number;
+  /** Where unit files are written (as the local systemd sees it). */
+  unitDir: string;
+  /** File holding this machine's ID. */
+  machineIdFile: string;
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
+
+export const DEFAULTS: DaemonConfig = {
+  etcdServers: ['http://127.0.0.1:2379'],
+  etcdUsername: undefined,
+  etcdPassword: undefined,
+  etcdKeyFile: undefined,
+  etcdCertFile: undefined,
+  etcdCaFile: undefined,
+  etcdKeyPrefix: '/flotilla/',
+  etcdRequestTimeout: 3,
+  publicIp: undefined,
+  metadata: {},
+  agentTtl: 30,
+  engineTtl: 10,
+  disableEngine: false,
+  verbosity: 0,
+  unitDir: '/run/flotilla/units',
+  machineIdFile: '/etc/machine-id',
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Parser = (raw: string, where: string) => Partial<DaemonConfig>;
+
+/** Option name (as in the file) -> how to read it. */
+const OPTIONS: Record<string, Parser> = {
+  etcd_servers: (v, w) => ({ etcdServers: list(v, w) }),
+  etcd_username: (v) => ({ etcdUsername: v || undefined }),
+  etcd_password: (v) => ({ etcdPassword: v || undefined }),
+  etcd_keyfile: (v) => ({ etcdKeyFile: v || undefined }),
+  etcd_certfile: (v) => ({ etcdCertFile: v || undefined }),
+  etcd_cafile: (v) => ({ etcdCaFile: v || undefined }),
+  etcd_key_prefix: (v, w) => ({ etcdKeyPrefix: nonEmpty(v, w) }),
+  etcd_request_timeout: (v, w) => ({ etcdRequestTimeout: seconds(v, w) }),
+  public_ip: (v) => ({ publicIp: v || undefined }),
+  metadata: (v, w) => ({ metadata: metadata(v, w) }),
+  agent_ttl: (v, w) => ({ agentTtl: seconds(v, w) }),
+  engine_ttl: (v, w) => ({ engineTtl: seconds(v, w) }),
+  disable_engine: (v, w) => ({ disableEngine: bool(v, w) }),
+  verbosity: (v, w) => ({ verbosity: integer(v, w) }),
+  unit_dir: (v, w) => ({ unitDir: absolute(v, w) }),
+  machine_id_file: (v, w) => ({ machineIdFile: absolute(v, w) }),
+};
+
+/** fleet.conf keys flotilla reads but ignores (they had no meaning beyond fleet). */
+const IGNORED_FLEET_KEYS = new Set([
+  'authorized_keys_file',
+  'enable_grpc',
+  'engine_reconcile_interval',
+  'token_limit',
+  'verify_units',
+  'etcd_request_timeout_ms',
+  'disable_watches',
+]);
+
+export const OPTION_NAMES = Object.keys(OPTIONS);
+
+export interface LoadOptions {
+  /** Config file; missing is fine only when it is the default one. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values by option name (e.g. { public_ip: '127.0.0.11' }). */
+  flags?: Record<string, string | undefined>;
+  /** Receives warnings (unknown keys). */
+  warn?: (message: string) => void;
+}
+
+export function loadConfig(opts: LoadOptions = {}): DaemonConfig {
+  const file = opts.file ?? DEFAULT_CONFIG_FILE;
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!(code === 'ENOENT' && opts.file === undefined)) {
+      throw new ConfigError(`cannot read configuration file ${file}: ${(err as Error).message}`);
+    }
+  }
+  const warn = opts.warn ?? (() => undefined);
+  let config: DaemonConfig = { ...DEFAULTS, metadata: {} };
+  if (text !== undefined) {
+    for (const [key, value, line] of parseConfigFile(text, file)) {
+      config = apply(config, key, value, `${file} line ${line}`, warn);
+    }
+  }
+  const env = opts.env ?? process.env;
+  for (const key of OPTION_NAMES) {
+    const v = env[`FLOTILLA_${key.toUpperCase()}`];
+    if (v !== undefined) config = apply(config, key, v, `environment FLOTILLA_${key.toUpperCase()}`, warn);
+  }
+  for (const [key, v] of Object.entries(opts.flags ?? {})) {
+    if (v !== undefined) config = apply(config, key, v, `flag --${key.replaceAll('_', '-')}`, warn);
+  }
+  return config;
+}
+
+function apply(config: DaemonConfig, key: string, value: string, where: string, warn: (m: string) => void): DaemonConfig {
+  const parse = OPTIONS[key];
+  if (!parse) {
+    if (!IGNORED_FLEET_KEYS.has(key)) warn(`${where}: unknown option ${key} ignored`);
+    return config;
+  }
+  return { ...config, ...parse(value.trim(), `${where} (${key})`) };
+}
+
+/** `key = value` or `key="value"` lines; `#` and `;` comments; `[section]` headers ignored. */
+export function parseConfigFile(text: string, file: string): [string, string, number][] {
+  const out: [string, string, number][] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';') || /^\[.*\]$/.test(line)) return;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`${file} line ${i + 1}: expected key=value, found ${JSON.stringify(line)}`);
+    const key = line.slice(0, eq).trim().toLowerCase().replaceAll('-', '_');
+    let value = line.slice(eq + 1).trim();
+    if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) {
+      value = value.slice(1, -1);
+    }
+    out.push([key, value, i + 1]);
+  });
+  return out;
+}
+
+function list(v: string, where: string): string[] {
+  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new ConfigError(`${where}: needs at least one value`);
+  for (const item of items) {
+    if (!/^(https?|unix|unixs):\/\//.test(item)) {
+      throw new ConfigError(`${where}: ${JSON.stringify(item)} is not a URL such as http://127.0.0.1:2379`);
+    }
+  }
+  return items;
+}
+
+function nonEmpty(v: string, where: string): string {
+  if (v === '') throw new ConfigError(`${where}: must not be empty`);
+  return v;
+}
+
+function absolute(v: string, where: string): string {
+  if (!v.startsWith('/')) throw new ConfigError(`${where}: must be an absolute path`);
+  return v;
+}
+
+/** Seconds, as a number ("1.5") or a duration ("30s", "500ms", "2m", "1m30s"). */
+export function seconds(v: string, where: string): number {
+  let n: number;
+  if (/^\d+(\.\d+)?$/.test(v)) n = Number(v);
+  else {
+    const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+    if (parts.length === 0 || parts.map((p) => p[0]).join('') !== v) {
+      throw new ConfigError(`${where}: ${JSON.stringify(v)} is not a duration such as 30s, 500ms or 2m`);
+    }
+    const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+    n = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]!]!, 0);
+  }
+  if (!(n > 0)) throw new ConfigError(`${where}: must be more than zero`);
+  return n;
+}
+
+function bool(v: string, where: string): boolean {
+  const s = v.toLowerCase();
+  if (['true', 'yes', '1', 'on', 't', 'y'].includes(s)) return true;
+  if (['false', 'no', '0', 'off', 'f', 'n', ''].includes(s)) return false;
+  throw new ConfigError(`${where}: ${JSON.stringify(v)} is not a boolean (true or false)`);
+}
+
+function integer(v: string, where: string): number {
+  if (!/^-?\d+$/.test(v)) throw new ConfigError(`${where}: ${JSON.stringify(v)} is not an integer`);
+  return Number(v);
+}
+
+/** `k=v,k2=v2` (fleet's form). */
+export function metadata(v: string, where: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of v.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`${where}: ${JSON.stringify(pair)} is not key=value`);
+    const key = pair.slice(0, eq).trim();
+    const value = pair.slice(eq + 1).trim();
+    if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new ConfigError(`${where}: metadata key ${JSON.stringify(key)} may use letters, digits, _ . - only`);
+    out[key] = value;
+  }
+  return out;
+}
