@@ -1,0 +1,342 @@
+// The agent: keeps this machine's systemd in step with what the registry
+// says it should run, and publishes what systemd reports. It watches only
+// its own schedule, the global index and its own metadata, and reads a unit
+// file only when the hash it runs differs, so its etcd traffic grows with its
+// own units, not with the cluster.
+import { silentLogger, type Logger } from '../log.js';
+import {
+  Informer,
+  decode,
+  type DecisionRecord,
+  type GlobalRecord,
+  type MachineRecord,
+  type MetadataRecord,
+  type Registry,
+} from '../registry/index.js';
+import type { SystemdDriver, UnitStatus } from '../systemd/types.js';
+import { hasSection, parseUnitFile } from '../unit/file.js';
+import { parseRequirements, type Requirements } from '../unit/requirements.js';
+import { desiredUnits, type DesiredUnit, type GlobalUnit, type ScheduledUnit } from './desired.js';
+import { Presence } from './presence.js';
+import { StatePublisher } from './publisher.js';
+import { planTasks, isRunning, type LocalUnit, type Task } from './tasks.js';
+
+export interface AgentOptions {
+  registry: Registry;
+  systemd: SystemdDriver;
+  machine: MachineRecord;
+  ttlSeconds: number;
+  logger?: Logger | undefined;
+  resyncMs?: number | undefined;
+  batchDelayMs?: number | undefined;
+}
+
+export interface AgentStats {
+  passes: number;
+  reloads: number;
+  tasks: number;
+  failures: number;
+}
+
+interface UnitFileInfo {
+  text: string;
+  install: boolean;
+}
+
+export class Agent {
+  readonly stats: AgentStats = { passes: 0, reloads: 0, tasks: 0, failures: 0 };
+  private readonly log: Logger;
+  private readonly presence: Presence;
+  private readonly publisher: StatePublisher;
+  private readonly schedule: Informer<DecisionRecord>;
+  private readonly globals: Informer<GlobalRecord>;
+  private readonly metadata: Informer<MetadataRecord>;
+  /** Unit file text by hash (files are immutable per hash). */
+  private readonly files = new Map<string, UnitFileInfo>();
+  /** Requirements by name and hash. */
+  private readonly requirements = new Map<string, Requirements | null>();
+  /** Hash of the file flotilla wrote for each unit on this machine. */
+  private readonly written = new Map<string, string>();
+  /** Units this agent started (or found running) and has not stopped since. */
+  private readonly launched = new Set<string>();
+  private machine: MachineRecord;
+  private running: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private resync: NodeJS.Timeout | undefined;
+  private dirty = false;
+  private stopped = false;
+  private ready = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly offs: (() => void)[] = [];
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = (opts.logger ?? silentLogger).child('agent');
+    this.machine = opts.machine;
+    const r = opts.registry;
+    const k = r.keys;
+    this.presence = new Presence(r, opts.machine, opts.ttlSeconds, this.log);
+    this.publisher = new StatePublisher(r, opts.machine.id, this.log);
+    this.schedule = new Informer(r, k.scheduleOf(opts.machine.id), decode.decision, { logger: this.log });
+    this.globals = new Informer(r, k.globalPrefix, decode.global, { logger: this.log });
+    this.metadata = new Informer(r, k.metadataOf(opts.machine.id), decode.metadata, { logger: this.log });
+  }
+
+  /** Registers the machine (a duplicate ID is thrown) and starts reconciling. */
+  async start(): Promise<void> {
+    this.presence.onLease((lease) => {
+      this.publisher.setLease(lease);
+      this.kick();
+    });
+    await this.presence.start();
+    const { systemd } = this.opts;
+    for (const [name, hash] of await systemd.listUnitFiles()) this.written.set(name, hash);
+    // After a restart, what flotilla wrote and systemd runs counts as launched.
+    for (const s of await systemd.listUnitsByNames([...this.written.keys()])) {
+      if (isRunning(s.activeState)) this.launched.add(s.name);
+    }
+    this.offs.push(systemd.onStatus((s) => this.observed(s)));
+    this.offs.push(systemd.onReconnect(() => this.kick()));
+    for (const inf of [this.schedule, this.globals, this.metadata] as Informer<unknown>[]) {
+      this.offs.push(inf.subscribe(() => this.kick()));
+    }
+    await Promise.all([this.schedule.start(), this.globals.start(), this.metadata.start()]);
+    this.ready = true;
+    this.resync = setInterval(() => this.kick(), this.opts.resyncMs ?? 60_000);
+    this.resync.unref();
+    this.kick();
+  }
+
+  /**
+   * Stops reconciling. With purge (SIGTERM/SIGINT), stops and unloads every
+   * local unit first, then withdraws the machine, so its units move.
+   */
+  async stop(opts: { purge: boolean }): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.resync) clearInterval(this.resync);
+    await this.running?.catch(() => undefined);
+    for (const off of this.offs) off();
+    await Promise.all([this.schedule.stop(), this.globals.stop(), this.metadata.stop()]);
+    if (opts.purge) {
+      const names = [...new Set([...this.written.keys(), ...this.launched])].sort();
+      this.log.info('stopping and unloading every local unit', { units: names.length });
+      await this.execute(names.map((name) => ({ kind: 'unload', name }) as const));
+    }
+    await this.presence.stop();
+    this.releaseIdle();
+  }
+
+  /** New machine record (SIGHUP: metadata, public IP); global units are re-evaluated. */
+  async updateMachine(record: MachineRecord): Promise<void> {
+    this.machine = record;
+    await this.presence.update(record);
+    this.kick();
+  }
+
+  /** Resolves when no pass is running or due (tests, benchmarks). */
+  whenIdle(): Promise<void> {
+    if (!this.running && !this.timer && !this.dirty) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private kick(): void {
+    if (this.stopped || !this.ready) return;
+    this.dirty = true;
+    if (this.running || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.runPasses().finally(() => {
+        this.running = undefined;
+        if (this.dirty && !this.stopped) this.kick();
+        else this.releaseIdle();
+      });
+    }, this.opts.batchDelayMs ?? 2);
+  }
+
+  private releaseIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  private async runPasses(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false;
+      try {
+        await this.pass();
+      } catch (err) {
+        this.log.error('reconcile pass failed; retrying', { error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 1_000).unref());
+        this.dirty = true;
+      }
+    }
+  }
+
+  /** One level-triggered pass: desired (registry) against current (systemd). */
+  private async pass(): Promise<void> {
+    this.stats.passes++;
+    const desired = await this.desired();
+    const { systemd } = this.opts;
+    const names = [...new Set([...desired.keys(), ...this.written.keys(), ...this.launched])];
+    const statuses = new Map((await systemd.listUnitsByNames(names)).map((s) => [s.name, s]));
+    const local = new Map<string, LocalUnit>();
+    for (const name of names) {
+      const s = statuses.get(name);
+      const hash = this.written.get(name);
+      if (hash === undefined && !this.launched.has(name)) continue;
+      local.set(name, {
+        name,
+        hash,
+        loadState: s?.loadState ?? 'not-found',
+        activeState: s?.activeState ?? 'inactive',
+        subState: s?.subState ?? 'dead',
+        launched: this.launched.has(name),
+      });
+    }
+    const tasks = planTasks(desired, local);
+    if (tasks.length > 0) {
+      await this.execute(tasks, desired);
+      this.log.debug('reconciled', { tasks: tasks.length });
+    }
+    await systemd.watch([...desired.keys()]);
+    systemd.unwatch(names.filter((n) => !desired.has(n)));
+    // publish what systemd now says about every local unit
+    const after = tasks.length > 0 ? await systemd.listUnitsByNames([...desired.keys()]) : [...desired.keys()].map((n) => statuses.get(n));
+    for (const s of after) if (s) this.observed(s);
+    for (const unit of this.publisher.units()) if (!desired.has(unit)) this.publisher.remove(unit);
+  }
+
+  /** This machine's desired units; unit files it lacks are read here. */
+  private async desired(): Promise<Map<string, DesiredUnit>> {
+    const decisions = [...this.schedule.values()];
+    const globals = [...this.globals.values()];
+    await this.fetchFiles([...decisions.map((d) => ({ name: d.unit, hash: d.hash })), ...globals]);
+    const schedule: ScheduledUnit[] = decisions.map((d) => ({
+      name: d.unit,
+      hash: d.hash,
+      state: d.state,
+      requirements: this.requirementsOf(d.unit, d.hash),
+    }));
+    const globalUnits: GlobalUnit[] = globals.map((g) => ({
+      name: g.name,
+      hash: g.hash,
+      state: g.state,
+      requirements: this.requirementsOf(g.name, g.hash),
+    }));
+    const metadata: Record<string, string> = { ...this.machine.metadata };
+    for (const [key, rec] of this.metadata.entries()) metadata[key] = rec.value;
+    const { units, excluded } = desiredUnits({ machineId: this.machine.id, metadata, schedule, globals: globalUnits });
+    for (const e of excluded) this.log.debug('unit left out', e);
+    // a unit whose file could not be read yet waits for a later pass
+    for (const [name, u] of units) if (!this.files.has(u.hash)) units.delete(name);
+    return units;
+  }
+
+  private async fetchFiles(wanted: readonly { name: string; hash: string }[]): Promise<void> {
+    const missing = wanted.filter((w) => !this.files.has(w.hash));
+    await Promise.all(
+      missing.map(async ({ name, hash }) => {
+        const unit = await this.opts.registry.getUnit(name);
+        // The decision may be ahead of or behind the unit file: wait for them to agree.
+        if (!unit || unit.hash !== hash) return;
+        let install = false;
+        try {
+          install = hasSection(parseUnitFile(unit.text, { unit: name }), 'Install');
+        } catch {
+          // stored files are canonical; an unreadable one is still written as is
+        }
+        this.files.set(hash, { text: unit.text, install });
+      }),
+    );
+  }
+
+  private requirementsOf(name: string, hash: string): Requirements | undefined {
+    const key = `${name}\n${hash}`;
+    let r = this.requirements.get(key);
+    if (r === undefined) {
+      const file = this.files.get(hash);
+      if (!file) return undefined;
+      try {
+        r = parseRequirements(name, parseUnitFile(file.text, { unit: name })).requirements;
+      } catch (err) {
+        this.log.warn('cannot read requirements of unit', { unit: name, error: (err as Error).message });
+        r = null;
+      }
+      this.requirements.set(key, r);
+    }
+    return r ?? undefined;
+  }
+
+  /** Runs tasks phase by phase; one unit's failure never stops the others. */
+  private async execute(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
+    const { systemd } = this.opts;
+    const phase = (kind: Task['kind']): string[] => tasks.flatMap((t) => (t.kind === kind && 'name' in t ? [t.name] : []));
+    const each = async (names: readonly string[], what: string, fn: (name: string) => Promise<void>): Promise<void> => {
+      const results = await Promise.allSettled(names.map(fn));
+      results.forEach((r, i) => {
+        this.stats.tasks++;
+        if (r.status === 'rejected') {
+          this.stats.failures++;
+          this.log.warn(`${what} failed`, { unit: names[i], error: (r.reason as Error).message });
+        }
+      });
+    };
+
+    await each(phase('unload'), 'unload', async (name) => {
+      await systemd.stopUnit(name).catch(() => undefined);
+      this.launched.delete(name);
+      await systemd.disableUnitFiles([name]).catch(() => undefined);
+      await systemd.resetFailedUnit(name).catch(() => undefined);
+      await systemd.removeUnitFile(name);
+      this.written.delete(name);
+      this.publisher.remove(name);
+    });
+
+    const loads = tasks.filter((t): t is Extract<Task, { kind: 'load' }> => t.kind === 'load');
+    if (loads.length > 0) {
+      const written: string[] = [];
+      await each(
+        loads.map((t) => t.name),
+        'write unit file',
+        async (name) => {
+          const t = loads.find((l) => l.name === name)!;
+          await systemd.writeUnitFile(name, this.files.get(t.hash)!.text);
+          written.push(name);
+        },
+      );
+      try {
+        await systemd.linkUnitFiles(written);
+        const install = loads.filter((t) => written.includes(t.name) && this.files.get(t.hash)?.install).map((t) => t.name);
+        if (install.length > 0) await systemd.enableUnitFiles(install);
+        for (const t of loads) if (written.includes(t.name)) this.written.set(t.name, t.hash);
+      } catch (err) {
+        this.stats.failures++;
+        this.log.warn('linking unit files failed', { units: written.join(','), error: (err as Error).message });
+      }
+    }
+    if (tasks.some((t) => t.kind === 'reload')) {
+      this.stats.reloads++;
+      await systemd.reload();
+    }
+    await each(phase('stop'), 'stop', async (name) => {
+      const result = await systemd.stopUnit(name);
+      this.launched.delete(name);
+      if (result !== 'done') this.log.warn('stop job did not finish', { unit: name, result });
+    });
+    await each(
+      phase('start').filter((n) => this.written.has(n) && desired?.get(n)?.state === 'launched'),
+      'start',
+      async (name) => {
+        this.launched.add(name);
+        const result = await systemd.startUnit(name);
+        if (result !== 'done') this.log.warn('start job did not finish', { unit: name, result });
+      },
+    );
+  }
+
+  private observed(s: UnitStatus): void {
+    const hash = this.written.get(s.name);
+    if (hash === undefined) return;
+    this.publisher.set({ unit: s.name, hash, loadState: s.loadState, activeState: s.activeState, subState: s.subState });
+  }
+}

@@ -1,0 +1,109 @@
+// flotillad's composition root: configuration, the registry connection, the
+// agent and (unless disable_engine) the engine, and the signals that drive
+// them: SIGTERM/SIGINT purge and exit, SIGHUP reloads the configuration.
+import os from 'node:os';
+import { loadConfig, type DaemonConfig, type LoadOptions } from './config/config.js';
+import { Agent } from './agent/agent.js';
+import { detectPublicIp, readBootId, readMachineId } from './agent/identity.js';
+import { Engine } from './engine/engine.js';
+import { createLogger, type Logger, type LogLevel } from './log.js';
+import { Registry, type MachineRecord } from './registry/index.js';
+import { connectSystemd } from './systemd/dbus.js';
+import type { SystemdDriver } from './systemd/types.js';
+
+export const VERSION = '0.1.0';
+
+export interface DaemonHandle {
+  readonly agent: Agent;
+  readonly engine: Engine | undefined;
+  readonly registry: Registry;
+  /** Re-reads the configuration and applies what can change at run time. */
+  reload(): Promise<void>;
+  /** Stops everything; with purge, local units are stopped and unloaded first. */
+  stop(opts: { purge: boolean }): Promise<void>;
+}
+
+export interface DaemonOptions {
+  config: LoadOptions;
+  /** A driver to use instead of the system bus (tests). */
+  systemd?: SystemdDriver | undefined;
+  log?: Logger | undefined;
+}
+
+export function logLevel(verbosity: number): LogLevel {
+  return verbosity >= 1 ? 'debug' : 'info';
+}
+
+export function machineRecord(config: DaemonConfig, id: string): MachineRecord {
+  return {
+    id,
+    publicIp: detectPublicIp(config.publicIp),
+    metadata: config.metadata,
+    version: VERSION,
+    hostname: os.hostname(),
+    bootId: readBootId(),
+    since: new Date().toISOString(),
+  };
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
+  const warnings: string[] = [];
+  let config = loadConfig({ ...opts.config, warn: (w) => warnings.push(w) });
+  const log = opts.log ?? createLogger('flotillad', { level: logLevel(config.verbosity), write: (l) => process.stdout.write(l) });
+  for (const w of warnings) log.warn(w);
+  const id = readMachineId(config.machineIdFile);
+  const registry = Registry.connect({
+    endpoints: config.etcdServers,
+    prefix: config.etcdKeyPrefix,
+    caFile: config.etcdCaFile,
+    certFile: config.etcdCertFile,
+    keyFile: config.etcdKeyFile,
+    username: config.etcdUsername,
+    password: config.etcdPassword,
+    requestTimeoutMs: config.etcdRequestTimeout * 1000,
+    logger: log.child('registry'),
+  });
+  let systemd: SystemdDriver | undefined;
+  let agent: Agent | undefined;
+  let engine: Engine | undefined;
+  try {
+    await registry.ensureSchema(`flotillad ${VERSION} on ${id}`);
+    systemd = opts.systemd ?? (await connectSystemd({ unitDir: config.unitDir, logger: log.child('systemd') }));
+    agent = new Agent({ registry, systemd, machine: machineRecord(config, id), ttlSeconds: config.agentTtl, logger: log });
+    await agent.start();
+    if (!config.disableEngine) {
+      engine = new Engine({ registry, id, leaseTtlSeconds: config.engineTtl, logger: log });
+      engine.start();
+    }
+  } catch (err) {
+    await agent?.stop({ purge: false }).catch(() => undefined);
+    if (!opts.systemd) await systemd?.close().catch(() => undefined);
+    registry.close();
+    throw err;
+  }
+  log.info('flotillad started', { machine: id, engine: !config.disableEngine, version: VERSION });
+  const a = agent;
+  const e = engine;
+  const sd = systemd;
+  return {
+    agent: a,
+    engine: e,
+    registry,
+    async reload() {
+      const next = loadConfig({ ...opts.config, warn: (w) => log.warn(w) });
+      for (const key of ['etcdServers', 'etcdKeyPrefix', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'machineIdFile', 'unitDir', 'disableEngine'] as const) {
+        if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) log.warn('option changed; it takes effect after a restart', { option: key });
+      }
+      config = { ...config, metadata: next.metadata, publicIp: next.publicIp, verbosity: next.verbosity };
+      await a.updateMachine(machineRecord(config, id));
+      log.info('configuration reloaded', { metadata: JSON.stringify(config.metadata) });
+    },
+    async stop({ purge }) {
+      await e?.stop();
+      await a.stop({ purge });
+      if (!opts.systemd) await sd.close().catch(() => undefined);
+      registry.close();
+      log.info('flotillad stopped', { purged: purge });
+    },
+  };
+}
