@@ -1,0 +1,190 @@
+// flotillad against real systemd: two lab nodes run the daemon as a systemd
+// service (as a machine would), with a private etcd on host loopback. Every
+// check reads systemd's real state inside the nodes, not only the registry.
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootNode, cleanup, killLiveNodesSync, makeRunDir, mountsUnder, skipWithoutNodes, type LabNode } from '../../src/lab/nodes.js';
+import type { EtcdCluster } from '../../src/lab/etcd.js';
+import type { Registry, UnitRecord } from '../../src/registry/index.js';
+import { parseUnit } from '../../src/unit/unit.js';
+import { startEtcd } from '../helpers/etcd.js';
+import { testRegistry } from '../helpers/registry.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const AGENT_TTL = 3;
+
+function unit(name: string, service: string, extra = ''): UnitRecord {
+  const p = parseUnit(name, `[Service]\n${service}\n${extra}`);
+  return { name, text: p.text, hash: p.hash, global: p.requirements.global };
+}
+
+async function eventually(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(skipWithoutNodes('flotillad e2e tests (test/e2e/agent.test.ts)'))('flotillad on real systemd', () => {
+  let runDir = '';
+  let etcd: EtcdCluster | undefined;
+  let registry: Registry;
+  const nodes: LabNode[] = [];
+
+  const sh = async (node: LabNode, ...argv: string[]): Promise<string> => (await node.exec(argv)).stdout.trim();
+  const isActive = (node: LabNode, u: string): Promise<string> => sh(node, 'systemctl', 'is-active', u);
+
+  beforeAll(async () => {
+    runDir = makeRunDir();
+    process.once('exit', killLiveNodesSync);
+    etcd = await startEtcd();
+    registry = testRegistry(etcd.endpoints);
+    const service = readFileSync(path.join(repo, 'units/flotillad.service'), 'utf8');
+    for (const [i, role] of [
+      [1, 'web'],
+      [2, 'db'],
+    ] as const) {
+      nodes.push(
+        await bootNode({
+          stateDir: runDir,
+          name: `agent${i}`,
+          ip: `127.0.0.${20 + i}`,
+          wants: ['flotillad.service'],
+          files: {
+            '/etc/systemd/system/flotillad.service': service,
+            // run from the checkout with tsx, as the tests do; the lab runs dist/
+            '/etc/systemd/system/flotillad.service.d/test.conf': [
+              '[Service]',
+              'ExecStart=',
+              `ExecStart=/usr/bin/node --import tsx ${repo}/cli/flotillad.ts`,
+              `WorkingDirectory=${repo}`,
+              '',
+            ].join('\n'),
+            '/etc/flotilla/flotilla.conf': [
+              `etcd_servers=${etcd.endpoints.join(',')}`,
+              `etcd_key_prefix=${registry.keys.prefix}`,
+              `public_ip=127.0.0.${20 + i}`,
+              `metadata=role=${role}`,
+              `agent_ttl=${AGENT_TTL}`,
+              'engine_ttl=3',
+              '',
+            ].join('\n'),
+          },
+        }),
+      );
+    }
+    await eventually(async () => (await registry.listMachines()).length === 2, 'both machines registered', 60_000);
+  });
+
+  afterAll(async () => {
+    process.off('exit', killLiveNodesSync);
+    for (const node of nodes) await node.destroy().catch((err: unknown) => console.error(err));
+    registry?.close();
+    await etcd?.close();
+    if (runDir) {
+      await cleanup(runDir);
+      if (mountsUnder(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
+    }
+  });
+
+  const nodeOf = async (u: string): Promise<LabNode> => {
+    const d = (await registry.listDecisions()).find((x) => x.unit === u);
+    const node = nodes.find((n) => n.machineId === d?.machine);
+    if (!node) throw new Error(`${u} is not scheduled`);
+    return node;
+  };
+
+  it('loads and starts units, enables [Install] ones at runtime, and reports a failing one while the others run', async () => {
+    await registry.createUnits(
+      [
+        unit('e2e-ok.service', 'ExecStart=/bin/sleep infinity'),
+        unit('e2e-fail.service', 'ExecStart=/bin/false'),
+        unit('e2e-install.service', 'ExecStart=/bin/sleep infinity', '[Install]\nWantedBy=multi-user.target\n'),
+      ],
+      { desiredState: 'launched' },
+    );
+    for (const u of ['e2e-ok.service', 'e2e-install.service']) {
+      await eventually(async () => (await registry.listDecisions()).some((d) => d.unit === u), `${u} scheduled`);
+      const node = await nodeOf(u);
+      await eventually(async () => (await isActive(node, u)) === 'active', `${u} active in systemd`);
+    }
+    const installNode = await nodeOf('e2e-install.service');
+    expect(await sh(installNode, 'systemctl', 'is-enabled', 'e2e-install.service')).toBe('enabled-runtime');
+    await eventually(async () => (await registry.listStates('e2e-fail.service'))[0]?.activeState === 'failed', 'failure reported');
+    expect(await isActive(await nodeOf('e2e-fail.service'), 'e2e-fail.service')).toBe('failed');
+    expect((await registry.listStates('e2e-ok.service'))[0]).toMatchObject({ loadState: 'loaded', activeState: 'active', subState: 'running' });
+  });
+
+  it('stops a unit set to loaded and unloads one set to inactive', async () => {
+    const node = await nodeOf('e2e-ok.service');
+    await registry.setDesiredState(['e2e-ok.service'], 'loaded');
+    await eventually(async () => (await isActive(node, 'e2e-ok.service')) === 'inactive', 'stopped in systemd');
+    await registry.setDesiredState(['e2e-ok.service', 'e2e-fail.service'], 'inactive');
+    await eventually(
+      async () => (await sh(node, 'systemctl', 'show', '-p', 'LoadState', '--value', 'e2e-ok.service')) === 'not-found',
+      'unloaded from systemd',
+    );
+    await eventually(async () => (await registry.listStates('e2e-ok.service')).length === 0, 'state withdrawn');
+    expect((await node.exec(['test', '-e', '/run/flotilla/units/e2e-ok.service'])).code).not.toBe(0);
+  });
+
+  it('replaces a unit whose file changed, with the new command running', async () => {
+    await registry.createUnit(unit('e2e-replace.service', 'ExecStart=/bin/sleep 1001'), { desiredState: 'launched' });
+    await eventually(async () => (await registry.listStates('e2e-replace.service'))[0]?.activeState === 'active', 'v1 active');
+    const v2 = unit('e2e-replace.service', 'ExecStart=/bin/sleep 1002');
+    await registry.createUnit(v2, { replace: true });
+    const node = await nodeOf('e2e-replace.service');
+    await eventually(
+      async () => (await sh(node, 'systemctl', 'show', '-p', 'ExecStart', '--value', 'e2e-replace.service')).includes('1002'),
+      'v2 loaded',
+    );
+    await eventually(async () => (await registry.listStates('e2e-replace.service'))[0]?.hash === v2.hash, 'v2 hash published');
+    expect(await isActive(node, 'e2e-replace.service')).toBe('active');
+  });
+
+  it('runs a global unit on every node, and a metadata-bound one only where it matches', async () => {
+    await registry.createUnits(
+      [
+        unit('e2e-global.service', 'ExecStart=/bin/sleep infinity', '[X-Fleet]\nGlobal=true\n'),
+        unit('e2e-global-db.service', 'ExecStart=/bin/sleep infinity', '[X-Fleet]\nGlobal=true\nMachineMetadata=role=db\n'),
+      ],
+      { desiredState: 'launched' },
+    );
+    for (const node of nodes) {
+      await eventually(async () => (await isActive(node, 'e2e-global.service')) === 'active', `global active on ${node.name}`);
+    }
+    await eventually(async () => (await isActive(nodes[1]!, 'e2e-global-db.service')) === 'active', 'db global on the db node');
+    expect(await isActive(nodes[0]!, 'e2e-global-db.service')).not.toBe('active');
+  });
+
+  it('keeps units running while etcd is gone for longer than agent_ttl, and publishes states again', async () => {
+    const node = await nodeOf('e2e-replace.service');
+    const pid = await sh(node, 'systemctl', 'show', '-p', 'MainPID', '--value', 'e2e-replace.service');
+    await etcd!.stopMember(0);
+    await new Promise((r) => setTimeout(r, (AGENT_TTL + 2) * 1000));
+    expect(await isActive(node, 'e2e-replace.service')).toBe('active');
+    await etcd!.startMember(0);
+    // the leases expired meanwhile: machines register again and republish
+    await eventually(async () => (await registry.listMachines()).length === 2, 'machines registered again', 30_000);
+    await eventually(async () => (await registry.listStates('e2e-replace.service'))[0]?.activeState === 'active', 'state republished', 30_000);
+    expect(await sh(node, 'systemctl', 'show', '-p', 'MainPID', '--value', 'e2e-replace.service')).toBe(pid);
+  });
+
+  it('on SIGTERM stops and unloads every unit it runs and withdraws the machine', async () => {
+    const node = nodes[0]!;
+    const before = (await registry.listMachines()).length;
+    await node.exec(['systemctl', 'stop', 'flotillad.service'], { timeoutMs: 60_000 });
+    await eventually(async () => (await registry.listMachines()).length === before - 1, 'machine withdrawn');
+    const left = await sh(node, 'sh', '-c', 'ls /run/flotilla/units 2>/dev/null | wc -l');
+    expect(left).toBe('0');
+    expect(await isActive(node, 'e2e-global.service')).not.toBe('active');
+    // its units move to the other node
+    await eventually(
+      async () => (await registry.listDecisions()).every((d) => d.machine === nodes[1]!.machineId),
+      'units rescheduled to the other node',
+    );
+  });
+});
