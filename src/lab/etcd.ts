@@ -22,6 +22,11 @@ export interface EtcdClusterOptions {
   clientPorts?: number[];
   /** Extra command-line flags for every member. */
   extraArgs?: string[];
+  /**
+   * Start members in sessions of their own and let them outlive this process
+   * (flotilla-lab: the lab runs on after the CLI exits; its pid files find them).
+   */
+  detached?: boolean;
 }
 
 export class EtcdHarnessError extends Error {
@@ -64,6 +69,7 @@ export class EtcdCluster {
     private readonly state: MemberState[],
     private readonly initialCluster: string,
     private readonly extraArgs: string[],
+    private readonly detached: boolean,
   ) {}
 
   /** Client URLs of every member, in member order. */
@@ -117,7 +123,7 @@ export class EtcdCluster {
         });
       }
       const initialCluster = state.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-      const cluster = new EtcdCluster(opts.dir, binary, state, initialCluster, opts.extraArgs ?? []);
+      const cluster = new EtcdCluster(opts.dir, binary, state, initialCluster, opts.extraArgs ?? [], opts.detached ?? false);
       try {
         for (let i = 0; i < count; i++) cluster.spawnMember(i);
         await Promise.all(state.map((_, i) => cluster.waitHealthy(i, timeoutMs)));
@@ -202,7 +208,9 @@ export class EtcdCluster {
     const log = openSync(m.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(this.binary, args, { stdio: ['ignore', log, log] });
+      child = spawn(this.binary, args, { stdio: ['ignore', log, log], detached: this.detached });
+      // A detached member must not keep this process alive, nor die with it.
+      if (this.detached) child.unref();
     } finally {
       closeSync(log);
     }

@@ -11,7 +11,7 @@ import { mountOverlay, mountsUnder, unmountAll } from './mounts.js';
 import { findInit, startNspawn } from './nspawn.js';
 import { childrenOf, isAlive, pidNamespace, pidsInNamespace, signal, startTime, waitForExit } from './proc.js';
 import { prepareRoot, type NodeIdentity } from './rootfs.js';
-import { nodeLayout, writeRecord, type NodeLayout, type NodeRecord } from './state.js';
+import { nodeLayout, readRecord, writeRecord, type NodeLayout, type NodeRecord } from './state.js';
 
 export interface BootOptions {
   /** Folder that holds the node's folder (stateDir/name). */
@@ -87,6 +87,21 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
   }
 }
 
+/**
+ * A handle on a node booted earlier, maybe by another process (flotilla-lab's
+ * CLI), from the record in its folder; undefined when dir holds no record.
+ * Whether it still runs is for initAlive()/nspawnAlive() to say.
+ */
+export function attachNode(dir: string): LabNode | undefined {
+  const layout = nodeLayout(path.resolve(dir));
+  const record = readRecord(layout);
+  if (record === undefined) return undefined;
+  const node = new LabNode({ name: record.name, machineId: record.machineId, ip: record.ip }, layout);
+  if (record.nspawnPid !== undefined) node.attachNspawn(record.nspawnPid, record.nspawnStart);
+  if (record.initPid !== undefined && record.pidNamespace !== undefined) node.attachInit(record.initPid, record.pidNamespace);
+  return node;
+}
+
 // Nodes of this process not yet destroyed, for killLiveNodesSync().
 const live = new Set<LabNode>();
 
@@ -154,13 +169,18 @@ export class LabNode {
 
   /** Runs argv inside the node (its mount, UTS, IPC and PID namespaces; the network is the host's). */
   async exec(argv: string[], opts: ExecOptions = {}): Promise<RunResult> {
+    const command = this.enterCommand(argv, opts.env);
+    return run(command.argv, { input: opts.input, timeoutMs: opts.timeoutMs, env: command.env });
+  }
+
+  /**
+   * The host command line and environment that run argv inside the node, for
+   * callers that run it themselves (an interactive `flotilla-lab exec`).
+   */
+  enterCommand(argv: readonly string[], env: Record<string, string> = {}): { argv: string[]; env: Record<string, string> } {
     if (!this.initAlive()) throw new Error(`node ${this.name} is not running`);
     const enter = ['nsenter', '-t', String(this.initPid), '-m', '-u', '-i', '-p', '-r', '-w', '--'];
-    return run([...enter, ...argv], {
-      input: opts.input,
-      timeoutMs: opts.timeoutMs,
-      env: { ...NODE_ENV, ...opts.env },
-    });
+    return { argv: [...enter, ...argv], env: { ...NODE_ENV, ...env } };
   }
 
   /** Every live process of the node on the host: nspawn and all in the node's PID namespace. */

@@ -1,6 +1,6 @@
 // The node harness's public face: boot real systemd nodes, end them, and
 // clean up after runs that crashed.
-export { bootNode, killLiveNodesSync, LabNode, NodeBootError, type BootOptions, type ExecOptions } from './node.js';
+export { attachNode, bootNode, killLiveNodesSync, LabNode, NodeBootError, type BootOptions, type ExecOptions } from './node.js';
 export { cleanup, type CleanupReport } from './cleanup.js';
 export { nodeSupport, skipWithoutNodes, type NodeSupport } from './support.js';
 export { nodeStats, type NodeStats } from './stats.js';
