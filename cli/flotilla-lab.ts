@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// flotilla-lab: one-command local clusters of real systemd nodes (see
+// docs/lab.md). etcd on host loopback, systemd-nspawn nodes over an overlay
+// of the host root, each running flotillad as a service. The lab outlives
+// this command; its state lives in one folder (--dir).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import {
+  addNode,
+  down,
+  envFileText,
+  killNode,
+  LabError,
+  nodeRecord,
+  runningNode,
+  status,
+  stopNode,
+  up,
+  type LabStatus,
+} from '../src/lab/cluster.js';
+import { DEFAULT_LAB_DIR, labLayout } from '../src/lab/lab-state.js';
+
+const say = (line: string): void => void process.stdout.write(line + '\n');
+const note = (line: string): void => void process.stderr.write(`flotilla-lab: ${line}\n`);
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('flotilla-lab')
+    .usage('$0 <command>\n\nLocal flotilla clusters of real systemd nodes (systemd-nspawn) and etcd on loopback.')
+    .parserConfiguration({ 'populate--': true })
+    .option('dir', {
+      type: 'string',
+      default: process.env['FLOTILLA_LAB_DIR'] ?? DEFAULT_LAB_DIR,
+      describe: 'state folder of the lab (env FLOTILLA_LAB_DIR)',
+    })
+    .command(
+      'up',
+      'start etcd and N nodes running flotillad',
+      (y) =>
+        y
+          .option('nodes', { type: 'number', default: 3, describe: 'number of nodes (n1, n2, ... at 127.0.0.11, .12, ...)' })
+          .option('etcd-members', { type: 'number', default: 1, choices: [1, 3], describe: 'etcd cluster size' })
+          .option('etcd-port', { type: 'number', default: 2379, describe: 'client port of etcd member 1 (others take the next ports)' })
+          .option('metadata', { type: 'string', array: true, default: [], describe: 'k=v,... for every node, or NODE=k=v,... for one' }),
+      async (argv) => {
+        let aborted = false;
+        const onInt = (): void => {
+          if (aborted) process.exit(130); // second Ctrl-C: leave the rest to `down`
+          aborted = true;
+          note('interrupted: tearing down what was started (Ctrl-C again to leave it to `flotilla-lab down`)');
+        };
+        process.on('SIGINT', onInt);
+        const result = await up({
+          dir: argv.dir,
+          nodes: argv.nodes,
+          etcdMembers: argv['etcd-members'],
+          etcdPort: argv['etcd-port'],
+          metadata: argv.metadata.map(String),
+          log: say,
+          aborted: () => aborted,
+        });
+        process.off('SIGINT', onInt);
+        const endpoints = result.state.etcd.endpoints.join(',');
+        const n = result.state.nodes.length;
+        say(`\nlab up in ${(result.ms / 1000).toFixed(1)} s: ${n} node(s), etcd at ${endpoints}, state in ${result.state.dir}`);
+        if (result.registered === undefined) {
+          say('flotillad is not built (npm run build): the nodes run without it');
+        } else if (result.registered.length < n) {
+          say(`warning: only ${result.registered.length} of ${n} machines registered in etcd; see 'flotilla-lab logs NODE'`);
+        } else {
+          say(`all ${n} machines registered in etcd`);
+        }
+        say('\nPoint flotctl at it:');
+        for (const line of envFileText(result.state.etcd.endpoints).trimEnd().split('\n')) say(`  ${line}`);
+        say(`  (or: source ${labLayout(argv.dir).envFile})`);
+        say(`  flotctl --endpoint ${endpoints} list-machines`);
+        say(`\nflotilla-lab status | exec NODE -- CMD | logs NODE | kill NODE | add [NODE] | down`);
+      },
+    )
+    .command('down', 'end every process of the lab, unmount, delete its folder (idempotent)', (y) => y, async (argv) => {
+      const dir = labLayout(argv.dir).dir;
+      const report = await down(dir);
+      if (!report.existed) say(`no lab in ${dir}: nothing to do`);
+      else say(`lab down: killed ${report.killed.length} process(es), unmounted ${report.unmounted.length}, removed ${dir}`);
+    })
+    .command(
+      'status',
+      'nodes (machine ID, address, state, flotillad) and etcd members',
+      (y) => y.option('json', { type: 'boolean', default: false }),
+      async (argv) => {
+        const s = await status(argv.dir);
+        if (argv.json) say(JSON.stringify(s, null, 2));
+        else printStatus(s);
+        if (!s.exists) process.exitCode = 3;
+      },
+    )
+    .command(
+      'exec <node> [cmd..]',
+      'run a command in a node: exec n1 -- systemctl status',
+      (y) => y.positional('node', { type: 'string', demandOption: true }).positional('cmd', { type: 'string', array: true }),
+      async (argv) => {
+        const dashes: unknown = argv['--'];
+        const rest = Array.isArray(dashes) ? dashes.map(String) : [];
+        const cmd = [...(argv.cmd ?? []).map(String), ...rest];
+        const node = runningNode(argv.dir, argv.node);
+        const command = node.enterCommand(cmd.length > 0 ? cmd : ['/bin/bash', '-l']);
+        process.exitCode = await runInherited(command.argv, command.env);
+      },
+    )
+    .command(
+      'logs <node>',
+      "the node's flotillad journal (or its console with --console)",
+      (y) =>
+        y
+          .positional('node', { type: 'string', demandOption: true })
+          .option('lines', { alias: 'n', type: 'number', describe: 'last N lines' })
+          .option('follow', { alias: 'f', type: 'boolean', default: false })
+          .option('console', { type: 'boolean', default: false, describe: "the node's console (systemd-nspawn's output)" }),
+      async (argv) => {
+        const record = nodeRecord(argv.dir, argv.node);
+        const tail = argv.lines === undefined ? [] : ['-n', String(argv.lines)];
+        if (argv.console) {
+          process.exitCode = await runInherited(['tail', ...(argv.follow ? ['-f'] : []), ...(tail.length ? tail : ['-n', '+1']), record.logFile]);
+          return;
+        }
+        let node;
+        try {
+          node = runningNode(argv.dir, argv.node);
+        } catch (err) {
+          note(`${(err as Error).message}; showing its console log instead`);
+          process.stdout.write(readFileSync(record.logFile, 'utf8'));
+          return;
+        }
+        const command = node.enterCommand(['journalctl', '-u', 'flotillad.service', '--no-pager', ...tail, ...(argv.follow ? ['-f'] : [])]);
+        process.exitCode = await runInherited(command.argv, command.env);
+      },
+    )
+    .command('kill <node>', "machine death: SIGKILL the node's init, so every process in it dies at once", (y) => y.positional('node', { type: 'string', demandOption: true }), async (argv) => {
+      await killNode(argv.dir, argv.node);
+      say(`node ${argv.node} killed`);
+    })
+    .command('stop <node>', 'power a node off cleanly (flotillad withdraws its machine)', (y) => y.positional('node', { type: 'string', demandOption: true }), async (argv) => {
+      await stopNode(argv.dir, argv.node);
+      say(`node ${argv.node} stopped`);
+    })
+    .command(
+      'add [node]',
+      'boot one more node with the next address',
+      (y) =>
+        y
+          .positional('node', { type: 'string', describe: 'its name (default n<next>)' })
+          .option('metadata', { type: 'string', array: true, default: [], describe: 'k=v,... for the node' }),
+      async (argv) => {
+        const record = await addNode(argv.dir, argv.node, { metadata: argv.metadata.map(String) });
+        say(`node ${record.name}: ${record.ip}, machine ${record.machineId}, booted in ${(record.bootMs / 1000).toFixed(1)} s`);
+      },
+    )
+    .demandCommand(1, 'name a command: up, down, status, exec, logs, kill, stop, add')
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      if (err) throw err;
+      note(`${msg} (see 'flotilla-lab --help')`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+function printStatus(s: LabStatus): void {
+  if (!s.exists) {
+    say(`no lab in ${s.dir}`);
+    return;
+  }
+  say(`lab in ${s.dir}; etcd endpoints ${s.endpoints.join(',')}\n`);
+  table(
+    ['NODE', 'MACHINE', 'IP', 'STATE', 'FLOTILLAD', 'REGISTERED', 'METADATA'],
+    s.nodes.map((n) => [
+      n.name,
+      n.machineId,
+      n.ip,
+      n.state,
+      n.flotillad,
+      n.registered === undefined ? '?' : n.registered ? 'yes' : 'no',
+      Object.entries(n.metadata).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+    ]),
+  );
+  say('');
+  table(['ETCD', 'URL', 'PID', 'STATE'], s.etcd.map((m) => [m.name, m.clientUrl, m.pid === undefined ? '-' : String(m.pid), m.state]));
+}
+
+function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const row of [header, ...rows]) say(row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+}
+
+// Runs argv with our terminal, resolving with its exit code.
+function runInherited(argv: string[], env?: Record<string, string>): Promise<number> {
+  const [file, ...args] = argv;
+  if (file === undefined) return Promise.resolve(2);
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: 'inherit', env: env ?? process.env });
+    // Ctrl-C goes to the command in the node (it shares our terminal), not to us.
+    const ignore = (): void => undefined;
+    process.on('SIGINT', ignore);
+    child.once('error', reject);
+    child.once('exit', (code, sig) => {
+      process.off('SIGINT', ignore);
+      resolve(code ?? 128 + (sig === null ? 0 : constants.signals[sig]));
+    });
+  });
+}
+
+main().catch((err: unknown) => {
+  const e = err as Error;
+  note(e instanceof LabError ? e.message : e.message.split('\n').slice(0, 20).join('\n'));
+  if (process.env['FLOTILLA_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
+  process.exit(1);
+});
