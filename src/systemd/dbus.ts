@@ -77,6 +77,8 @@ export class DbusSystemd implements SystemdDriver {
   private resyncTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private reconnecting: Promise<void> | undefined;
+  // Aborted by close(): ends the reconnect loop's waits at once.
+  private readonly closed = new AbortController();
 
   /** @internal connectSystemd() makes drivers. */
   constructor(opts: DbusDriverOptions) {
@@ -91,7 +93,7 @@ export class DbusSystemd implements SystemdDriver {
 
   /** @internal The first connection; throws when systemd cannot be reached in time. */
   async connect(): Promise<void> {
-    this.conn = await this.open(Date.now() + this.connectTimeoutMs);
+    this.adopt(await this.open(Date.now() + this.connectTimeoutMs));
     this.resyncTimer = setInterval(() => void this.resync('timer'), this.resyncMs);
     this.resyncTimer.unref();
   }
@@ -206,6 +208,7 @@ export class DbusSystemd implements SystemdDriver {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.closed.abort();
     clearInterval(this.resyncTimer);
     const err = new BusClosedError('systemd driver closed');
     this.jobs.failAll(err);
@@ -298,7 +301,6 @@ export class DbusSystemd implements SystemdDriver {
       await Promise.all(MATCH_RULES.map((rule) => conn.addMatch(rule)));
       this.systemdOwner = await this.waitForSystemd(conn, deadline);
       await this.subscribe(conn);
-      conn.onClose((err) => this.lost(conn, err));
       return conn;
     } catch (err) {
       conn.close();
@@ -319,8 +321,8 @@ export class DbusSystemd implements SystemdDriver {
         });
         return asString(owner, 'GetNameOwner');
       } catch (err) {
-        if (!(err instanceof SystemdError) || Date.now() > deadline) throw err;
-        await sleep(100);
+        if (!(err instanceof SystemdError) || Date.now() > deadline || this.closing) throw err;
+        await sleep(100, undefined, { signal: this.closed.signal });
       }
     }
   }
@@ -333,36 +335,44 @@ export class DbusSystemd implements SystemdDriver {
     }
   }
 
+  // Makes conn the live connection, and notices its end (also one that came
+  // between opening and now: onClose then calls back at once).
+  private adopt(conn: BusConnection): void {
+    this.conn = conn;
+    conn.onClose((err) => this.lost(conn, err));
+  }
+
   private lost(conn: BusConnection, err: Error | undefined): void {
     if (this.closing || conn !== this.conn) return;
     this.conn = undefined;
     this.logger.warn('D-Bus connection to systemd lost; reconnecting', { address: this.busAddress, error: err?.message });
-    this.reconnecting = this.reconnect().finally(() => {
-      this.reconnecting = undefined;
+    const loop: Promise<void> = this.reconnect().finally(() => {
+      if (this.reconnecting === loop) this.reconnecting = undefined;
     });
+    this.reconnecting = loop;
   }
 
   private async reconnect(): Promise<void> {
     let delay = BACKOFF_MIN_MS;
-    let attempt = 0;
-    while (!this.closing) {
-      attempt++;
+    for (let attempt = 1; !this.closing; attempt++) {
+      let conn: BusConnection;
       try {
-        const conn = await this.open(Date.now() + this.connectTimeoutMs);
-        if (this.closing) {
-          conn.close();
-          return;
-        }
-        this.conn = conn;
-        this.logger.info('D-Bus connection to systemd re-established', { address: this.busAddress, attempt });
-        for (const w of this.waiting.splice(0)) w.resolve(conn);
-        await this.recover('reconnect');
-        return;
+        conn = await this.open(Date.now() + this.connectTimeoutMs);
       } catch (err) {
         this.logger.debug('reconnect attempt failed', { attempt, error: String(err) });
-        await sleep(delay);
+        await sleep(delay, undefined, { signal: this.closed.signal }).catch(() => undefined);
         delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+        continue;
       }
+      if (this.closing) {
+        conn.close();
+        return;
+      }
+      this.adopt(conn);
+      this.logger.info('D-Bus connection to systemd re-established', { address: this.busAddress, attempt });
+      for (const w of this.waiting.splice(0)) w.resolve(conn);
+      await this.recover('reconnect');
+      return;
     }
   }
 
@@ -429,6 +439,8 @@ export class DbusSystemd implements SystemdDriver {
     }
     if (signal.member === 'NameOwnerChanged') {
       const newOwner = signal.body[2];
+      // While a connection is being opened, its own set-up finds systemd.
+      if (conn !== this.conn) return;
       if (typeof newOwner !== 'string' || newOwner === '' || newOwner === this.systemdOwner) return;
       // systemd re-joined the bus on the same connection of ours (daemon-reexec).
       this.systemdOwner = newOwner;

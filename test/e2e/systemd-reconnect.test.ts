@@ -39,12 +39,16 @@ describe.skipIf(skipWithoutNodes('systemd reconnect tests (test/e2e/systemd-reco
     });
     driver.onStatus((s) => seen.push(s));
     driver.onReconnect(() => reconnects++);
-    for (const name of ['slow.service', 'steady.service', 'late.service']) {
-      const body = name === 'slow.service' ? 'Type=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 2\n' : 'ExecStart=/bin/sleep infinity\n';
-      await driver.writeUnitFile(name, `[Service]\n${body}`);
-    }
-    await driver.linkUnitFiles(['slow.service', 'steady.service', 'late.service']);
-    await driver.watch(['slow.service', 'steady.service', 'late.service']);
+    const oneshot = (seconds: number): string => `[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep ${seconds}\n`;
+    const units: Record<string, string> = {
+      'slow.service': oneshot(2),
+      'brief.service': oneshot(1),
+      'steady.service': '[Service]\nExecStart=/bin/sleep infinity\n',
+      'late.service': '[Service]\nExecStart=/bin/sleep infinity\n',
+    };
+    for (const [name, text] of Object.entries(units)) await driver.writeUnitFile(name, text);
+    await driver.linkUnitFiles(Object.keys(units));
+    await driver.watch(Object.keys(units));
   });
 
   afterAll(async () => {
@@ -92,14 +96,19 @@ describe.skipIf(skipWithoutNodes('systemd reconnect tests (test/e2e/systemd-reco
     expect(await sh('systemctl', 'is-active', 'steady.service')).toBe('inactive');
   });
 
-  it('catches up on what changed while D-Bus was down', async () => {
+  it('catches up on what changed while D-Bus was down, and settles a job that ended meanwhile', async () => {
+    // Runs 1 s, so it ends while the bus is down: its JobRemoved is lost.
+    const job = d().startUnit('brief.service');
+    await until(() => seen.some((s) => s.name === 'brief.service' && s.activeState === 'activating'));
+    await new Promise((r) => setTimeout(r, 100)); // the StartUnit reply, behind the signal
     const mark = seen.length;
     // Bus down (socket too, so nothing activates it) for a while; systemd
     // itself is still reachable through its private socket.
     expect((await n().exec(['systemctl', 'stop', 'dbus.socket', 'dbus.service'])).code).toBe(0);
     expect((await n().exec(['systemctl', 'start', 'late.service'])).code).toBe(0);
     expect((await n().exec(['systemctl', 'stop', 'slow.service'])).code).toBe(0);
-    await new Promise((r) => setTimeout(r, 1_000));
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await sh('systemctl', 'is-active', 'brief.service')).toBe('active');
     expect(reconnects).toBe(2);
     expect(seen.length).toBe(mark);
 
@@ -109,7 +118,18 @@ describe.skipIf(skipWithoutNodes('systemd reconnect tests (test/e2e/systemd-reco
     const caught = seen.slice(mark);
     expect(caught).toContainEqual({ name: 'late.service', loadState: 'loaded', activeState: 'active', subState: 'running' });
     expect(caught).toContainEqual({ name: 'slow.service', loadState: 'loaded', activeState: 'inactive', subState: 'dead' });
+    // Its result read from the unit's state, the only record left of it.
+    expect(await job).toBe('done');
     expect(await d().stopUnit('late.service')).toBe('done');
+  });
+
+  it('subscribes again when systemd re-joins the bus on the same connection (daemon-reexec)', async () => {
+    const reexec = await n().exec(['systemctl', 'daemon-reexec']);
+    expect(reexec.code, reexec.stderr).toBe(0);
+    await until(() => reconnects === 4);
+    const mark = seen.length;
+    expect(await d().startUnit('steady.service')).toBe('done');
+    await until(() => seen.slice(mark).some((s) => s.name === 'steady.service' && s.activeState === 'active'));
   });
 
   it('after close(), calls fail at once and nothing reconnects', async () => {
@@ -118,7 +138,7 @@ describe.skipIf(skipWithoutNodes('systemd reconnect tests (test/e2e/systemd-reco
     await expect(d().listUnitsByNames(['steady.service'])).rejects.toThrow(BusClosedError);
     expect((await n().exec(['systemctl', 'restart', 'dbus.service'])).code).toBe(0);
     await new Promise((r) => setTimeout(r, 500));
-    expect(reconnects).toBe(3);
+    expect(reconnects).toBe(4);
   });
 });
 
