@@ -15,6 +15,7 @@ import {
   type LabNode,
 } from '../../src/lab/nodes.js';
 import { connectSystemd, type DbusSystemd } from '../../src/systemd/dbus.js';
+import { unitNameOfPath, unitObjectPath } from '../../src/systemd/object-paths.js';
 import type { UnitStatus } from '../../src/systemd/types.js';
 import { hashText } from '../../src/unit/hash.js';
 
@@ -239,6 +240,23 @@ describe.skipIf(skipWithoutNodes('systemd driver tests (test/e2e/systemd-driver.
     expect(await d().stopUnit(name)).toBe('done');
     expect(statuses.since(after)).toEqual([]);
     await unload(d(), [name, other]);
+  });
+
+  it('maps unit names to the object paths systemd uses, so odd names get their signals too', async () => {
+    const names = ['web@1.service', '9lives.service', 'a_b-c:d.service'];
+    for (const name of names) await d().writeUnitFile(name, sleeper());
+    await d().linkUnitFiles(names);
+    await d().watch(names);
+    const from = statuses.mark();
+    for (const name of names) {
+      expect(await d().startUnit(name)).toBe('done');
+      const reply = await sh('busctl', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'GetUnit', 's', name);
+      expect(reply).toBe(`o "${unitObjectPath(name)}"`);
+      expect(unitNameOfPath(unitObjectPath(name))).toBe(name);
+    }
+    await Promise.all(names.map((name) => statuses.until(name, 'active', from)));
+    d().unwatch(names);
+    await unload(d(), names);
   });
 
   it('starts 100 new units in parallel', async () => {
