@@ -1,0 +1,170 @@
+// The flows behind submit, load, start, stop, unload, restart and destroy:
+// check everything first, write, then (unless told not to) wait for agents
+// to report the result.
+import type { DesiredState } from '../registry/index.js';
+import type { CtlContext } from './context.js';
+import type { ClusterWatch, StoredUnit, UnitInfo } from './driver.js';
+import { CtlError, UsageError } from './errors.js';
+import { localReader, planSubmit, refuseTemplates, unitNames } from './units.js';
+import { waitFor, type Goal, type WaitTarget } from './wait.js';
+
+/** --no-block and --block-attempts as one number: -1 do not wait, 0 wait forever, N attempts. */
+export function blockAttempts(opts: { noBlock?: boolean | undefined; blockAttempts?: number | undefined }): number {
+  const n = opts.blockAttempts;
+  if (opts.noBlock && n !== undefined) throw new UsageError('--no-block and --block-attempts cannot be used together');
+  if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new UsageError('--block-attempts must be a whole number, 0 or more (0 waits forever)');
+  return opts.noBlock ? -1 : (n ?? 0);
+}
+
+/** Submits units not yet in the registry (and with replace, changed ones). */
+export async function submitUnits(ctx: CtlContext, args: readonly string[], replace: boolean): Promise<void> {
+  const driver = ctx.driver();
+  const plan = await planSubmit(driver, args, { replace, read: localReader(ctx.io.cwd) });
+  for (const w of plan.warnings) ctx.warn(w);
+  if (plan.writes.length === 0) return;
+  const results = await driver.createUnits(plan.writes, { replace });
+  for (const w of plan.writes) {
+    const r = results.get(w.name);
+    if (r === 'created') ctx.out(`Unit ${w.name} inactive\n`);
+    else if (r === 'replaced') ctx.out(`Unit ${w.name} replaced\n`);
+  }
+}
+
+async function storedOrFail(ctx: CtlContext, names: readonly string[]): Promise<Map<string, StoredUnit>> {
+  const stored = await ctx.driver().getStoredUnits(names);
+  const missing = names.filter((n) => !stored.has(n));
+  if (missing.length > 0) throw new CtlError(missing.length === 1 ? `unit ${missing[0]} does not exist` : `units do not exist: ${missing.join(', ')}`);
+  return stored;
+}
+
+async function unitsOrFail(ctx: CtlContext, names: readonly string[]): Promise<Map<string, UnitInfo>> {
+  const units = await ctx.driver().getUnits(names);
+  const missing = names.filter((n) => !units.has(n));
+  if (missing.length > 0) throw new CtlError(missing.length === 1 ? `unit ${missing[0]} does not exist` : `units do not exist: ${missing.join(', ')}`);
+  return units;
+}
+
+/** Runs fn with a watch open (started beside the writes fn makes), closed afterwards. */
+async function withWatch<T>(ctx: CtlContext, wanted: boolean, fn: (watch: () => Promise<ClusterWatch>) => Promise<T>): Promise<T> {
+  let pending: Promise<ClusterWatch> | undefined;
+  if (wanted) {
+    pending = ctx.driver().watch();
+    pending.catch(() => undefined);
+  }
+  try {
+    return await fn(() => pending ?? ctx.driver().watch());
+  } finally {
+    if (pending) await pending.then((w) => w.close()).catch(() => undefined);
+  }
+}
+
+function wait(ctx: CtlContext, watch: ClusterWatch, targets: WaitTarget[], attempts: number, verb: string): Promise<void> {
+  return waitFor(watch, targets, { attempts, attemptMs: ctx.attemptMs, io: ctx.io, verb });
+}
+
+const VERB: Record<DesiredState, string> = { launched: 'start', loaded: 'load', inactive: 'unload' };
+
+/** load / start: submit what is missing, set the desired state, wait for it (not for global units). */
+export async function loadOrStart(ctx: CtlContext, args: readonly string[], state: 'loaded' | 'launched', opts: { replace: boolean; attempts: number }): Promise<void> {
+  const names = unitNames(args);
+  refuseTemplates(names, state === 'launched' ? 'started' : 'loaded');
+  await submitUnits(ctx, args, opts.replace);
+  const stored = await storedOrFail(ctx, names);
+  await transition(ctx, names, stored, state, opts.attempts);
+}
+
+async function transition(ctx: CtlContext, names: readonly string[], stored: Map<string, StoredUnit>, state: 'loaded' | 'launched' | 'inactive', attempts: number, gone?: (n: string) => string): Promise<void> {
+  const verb = VERB[state];
+  await withWatch(ctx, attempts >= 0, async (watch) => {
+    await ctx.driver().setDesiredState(names, state);
+    const targets: WaitTarget[] = [];
+    for (const n of names) {
+      const u = stored.get(n)!;
+      if (u.global) ctx.out(`Triggered global unit ${n} ${verb}\n`);
+      else if (attempts < 0) ctx.out(`Triggered unit ${n} ${verb}\n`);
+      else targets.push({ unit: n, goal: goalOf(state), hash: u.hash, doneText: gone?.(n) });
+    }
+    if (targets.length > 0) await wait(ctx, await watch(), targets, attempts, progressVerb(state));
+  });
+}
+
+function goalOf(state: DesiredState): Goal {
+  return state === 'inactive' ? 'gone' : state;
+}
+
+function progressVerb(state: DesiredState): string {
+  return state === 'inactive' ? 'unloaded' : state;
+}
+
+/** stop: desired loaded; a unit that is not loaded anywhere (desired inactive) is an error. */
+export async function stop(ctx: CtlContext, args: readonly string[], attempts: number): Promise<void> {
+  const names = unitNames(args);
+  const units = await unitsOrFail(ctx, names);
+  for (const n of names) {
+    if (units.get(n)!.desiredState === 'inactive') throw new CtlError(`unable to stop unit ${n}: it is inactive (not loaded on any machine)`);
+  }
+  await transition(ctx, names, units, 'loaded', attempts);
+}
+
+/** unload: desired inactive; waits until no machine has it. */
+export async function unload(ctx: CtlContext, args: readonly string[], attempts: number): Promise<void> {
+  const names = unitNames(args);
+  const units = await storedOrFail(ctx, names);
+  await transition(ctx, names, units, 'inactive', attempts);
+}
+
+/** destroy: removes the units; waits until no machine has them. */
+export async function destroy(ctx: CtlContext, args: readonly string[], attempts: number): Promise<void> {
+  const names = unitNames(args);
+  const units = await storedOrFail(ctx, names);
+  const driver = ctx.driver();
+  await withWatch(ctx, attempts >= 0, async (watch) => {
+    const targets: WaitTarget[] = [];
+    for (const n of names) {
+      await driver.destroyUnit(n);
+      if (attempts < 0 || units.get(n)!.global) ctx.out(`Destroyed ${n}\n`);
+      else targets.push({ unit: n, goal: 'gone', doneText: `Destroyed ${n}` });
+    }
+    if (targets.length > 0) await wait(ctx, await watch(), targets, attempts, 'destroyed');
+  });
+}
+
+/**
+ * restart: launched → loaded → launched, waiting for each step. A loaded
+ * unit is only started. Global units restart on every machine reporting
+ * them. The stop step is always waited for (else nothing would restart);
+ * --no-block applies to the start step.
+ */
+export async function restart(ctx: CtlContext, args: readonly string[], attempts: number): Promise<void> {
+  const names = unitNames(args);
+  const units = await unitsOrFail(ctx, names);
+  for (const n of names) {
+    if (units.get(n)!.desiredState === 'inactive') throw new CtlError(`unable to restart unit ${n}: it is inactive (not loaded on any machine)`);
+  }
+  const driver = ctx.driver();
+  const running = names.filter((n) => units.get(n)!.desiredState === 'launched');
+  await withWatch(ctx, true, async (watchOf) => {
+    const watch = await watchOf();
+    const target = (n: string, goal: 'loaded' | 'launched'): WaitTarget => {
+      const u = units.get(n)!;
+      if (!u.global) return { unit: n, goal, hash: u.hash };
+      const machines = watch.observe(n).states.map((s) => s.machine);
+      return { unit: n, goal, hash: u.hash, global: true, machines };
+    };
+    const globalMachines = new Map(names.filter((n) => units.get(n)!.global).map((n) => [n, target(n, 'loaded').machines ?? []]));
+    const fixed = (n: string, goal: 'loaded' | 'launched'): WaitTarget => {
+      const t = target(n, goal);
+      return t.global ? { ...t, machines: globalMachines.get(n) } : t;
+    };
+    if (running.length > 0) {
+      await driver.setDesiredState(running, 'loaded');
+      await wait(ctx, watch, running.map((n) => fixed(n, 'loaded')), Math.max(attempts, 0), 'stopped');
+    }
+    await driver.setDesiredState(names, 'launched');
+    if (attempts < 0) {
+      for (const n of names) ctx.out(`Triggered unit ${n} start\n`);
+      return;
+    }
+    await wait(ctx, watch, names.map((n) => fixed(n, 'launched')), attempts, 'launched');
+  });
+}
