@@ -1,0 +1,15 @@
+import { MACHINE_FIELDS, formatMachines, machinesJson, toJson } from '../../src/ctl/format.js';
+import { defineCommand, LIST_FLAGS, listOptions, type ListArgs } from './common.js';
+
+export const listMachines = defineCommand<ListArgs>({
+  command: 'list-machines',
+  describe: 'List the machines in the cluster',
+  builder: (y) => listOptions(y, MACHINE_FIELDS, 'machine,ip,metadata'),
+  completion: { flags: LIST_FLAGS, args: 'none' },
+  run: async (ctx, argv) => {
+    const opts = { fields: argv.fields, full: argv.full, noLegend: argv.noLegend };
+    if (argv.output !== 'json') formatMachines([], opts); // refuse bad --fields before any request
+    const machines = await ctx.driver().listMachines();
+    ctx.out(argv.output === 'json' ? toJson(machinesJson(machines)) : formatMachines(machines, opts));
+  },
+});

@@ -1,0 +1,132 @@
+// The flotctl runner: parses a command line (expanding command prefixes),
+// runs the command with the given I/O, and turns every failure into one
+// line on stderr and an exit code: 0 success, 1 failure, 2 usage error.
+import yargs, { type Argv } from 'yargs';
+import { CtlContext, type CtlContextOptions } from '../../src/ctl/context.js';
+import { CtlError, UsageError } from '../../src/ctl/errors.js';
+import type { CtlIO } from '../../src/ctl/io.js';
+import { GLOBAL_FLAGS, envDefault, envName, validateGlobals, type DriverName, type GlobalOptions } from '../../src/ctl/options.js';
+import { commandPosition, expandCommand, resolveCommandName, type CommandIndex } from '../../src/ctl/prefix.js';
+import { CTL_VERSION } from '../../src/ctl/version.js';
+import { COMMANDS } from './commands.js';
+import type { RunState } from './common.js';
+
+const INDEX: CommandIndex = {
+  visible: COMMANDS.filter((c) => !c.hidden).map((c) => c.name),
+  hidden: COMMANDS.filter((c) => c.hidden).map((c) => c.name),
+  valueFlags: new Set(GLOBAL_FLAGS.filter((f) => f.type !== 'boolean').map((f) => f.flag)),
+};
+
+function parser(env: CtlIO['env']): Argv {
+  let y = yargs()
+    .scriptName('flotctl')
+    .usage('flotctl [global options] <command> [options]\n\nManages systemd units across a flotilla cluster, as fleetctl did for fleet.')
+    .parserConfiguration({ 'boolean-negation': false })
+    .exitProcess(false)
+    .strict()
+    .version(false)
+    .help('help')
+    .alias('help', 'h')
+    .wrap(100)
+    .demandCommand(1, 'no command given; see flotctl help')
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg.replace(/\s*\n\s*/g, ' '));
+    });
+  for (const f of GLOBAL_FLAGS) {
+    const def = envDefault(f, env);
+    y = y.option(f.flag, {
+      type: f.type,
+      global: true,
+      describe: `${f.describe} [env ${envName(f.flag)}]`,
+      ...(def !== undefined ? { default: def } : {}),
+      ...(f.choices ? { choices: [...f.choices] } : {}),
+    });
+  }
+  for (const c of COMMANDS) y = y.command(c.module);
+  return y;
+}
+
+function globalsOf(argv: Record<string, unknown>): GlobalOptions {
+  const str = (k: string): string | undefined => (typeof argv[k] === 'string' ? (argv[k] as string) : undefined);
+  return {
+    endpoint: str('endpoint') ?? '',
+    driver: (str('driver') ?? 'etcd') as DriverName,
+    etcdKeyPrefix: str('etcd-key-prefix') ?? '/flotilla/',
+    keyFile: str('key-file'),
+    certFile: str('cert-file'),
+    caFile: str('ca-file'),
+    username: str('username'),
+    password: str('password'),
+    requestTimeout: typeof argv['request-timeout'] === 'number' ? (argv['request-timeout'] as number) : NaN,
+    debug: argv['debug'] === true,
+  };
+}
+
+/** `help X` → `X --help`, with X's prefix expanded. */
+function helpArgs(args: string[], at: number): string[] {
+  const topic = args[at + 1];
+  if (topic === undefined || topic.startsWith('-')) return ['--help'];
+  return [resolveCommandName(topic, INDEX), '--help'];
+}
+
+function debugWanted(args: readonly string[], env: CtlIO['env']): boolean {
+  if (args.includes('--debug')) return true;
+  const v = env[envName('debug')]?.trim().toLowerCase();
+  return v !== undefined && ['1', 'true', 'yes', 'on', 't'].includes(v);
+}
+
+/** Runs flotctl with these arguments (without the program name); resolves to the exit code. */
+export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlContextOptions = {}): Promise<number> {
+  const debug = debugWanted(argv, io.env);
+  let ctx: CtlContext | undefined;
+  let command: string | undefined;
+  try {
+    const cut = argv.indexOf('--');
+    if ((cut < 0 ? argv : argv.slice(0, cut)).includes('--version')) {
+      io.out(`flotctl version ${CTL_VERSION}\n`);
+      return 0;
+    }
+    const expanded = expandCommand(argv, INDEX);
+    const cmd = expanded.command;
+    let args = expanded.args;
+    if (cmd === 'help') args = helpArgs(args, commandPosition(args, INDEX.valueFlags));
+    else command = cmd;
+    const state: RunState = { ctx: undefined as unknown as CtlContext };
+    let parsed: Record<string, unknown> = {};
+    let helpText = '';
+    parser(io.env).parse(args, { __run: state }, (err, a, output) => {
+      if (err) throw err;
+      parsed = a as Record<string, unknown>;
+      helpText = output;
+    });
+    if (!state.action) {
+      // --help (or nothing to do): yargs produced the text.
+      if (helpText) io.out(helpText.endsWith('\n') ? helpText : `${helpText}\n`);
+      return 0;
+    }
+    const globals = globalsOf(parsed);
+    validateGlobals(globals);
+    ctx = new CtlContext(io, globals, opts);
+    state.ctx = ctx;
+    await state.action();
+    return 0;
+  } catch (err) {
+    return report(err, io, debug, command);
+  } finally {
+    if (ctx) await ctx.close().catch(() => undefined);
+  }
+}
+
+function report(err: unknown, io: CtlIO, debug: boolean, command: string | undefined): number {
+  const e = err instanceof Error ? err : new Error(String(err));
+  let msg = e.message.split('\n')[0] ?? e.message;
+  if (e instanceof UsageError && command) {
+    const spec = COMMANDS.find((c) => c.name === command)?.module.command;
+    const usage = typeof spec === 'string' ? `flotctl ${spec}` : `flotctl ${command}`;
+    if (/^Not enough non-option arguments/.test(msg)) msg = `missing arguments: usage: ${usage}`;
+    if (!/see flotctl help/.test(msg)) msg += `; see flotctl help ${command}`;
+  }
+  io.err(`flotctl: ${msg}\n`);
+  if (debug && e.stack) io.err(`${e.stack}\n`);
+  return e instanceof CtlError ? e.exitCode : 1;
+}

@@ -1,0 +1,10 @@
+import { blockAttempts, stop as stopUnits } from '../../src/ctl/lifecycle.js';
+import { BLOCKING_FLAGS, blockingOptions, defineCommand, unitsPositional, type BlockingArgs } from './common.js';
+
+export const stop = defineCommand<BlockingArgs & { units: string[] }>({
+  command: 'stop <units..>',
+  describe: 'Stop units, leaving them loaded on their machines',
+  builder: (y) => blockingOptions(unitsPositional(y)),
+  completion: { flags: BLOCKING_FLAGS, args: 'units' },
+  run: (ctx, argv) => stopUnits(ctx, argv.units, blockAttempts(argv)),
+});
