@@ -88,16 +88,19 @@ async function endNode(dir: string): Promise<number[]> {
   const inits = new Set(nspawn === undefined ? [] : childrenOf(nspawn));
   const ns = record?.pidNamespace;
   if (record?.initPid !== undefined && ns !== undefined && pidNamespace(record.initPid) === ns) inits.add(record.initPid);
+  // The namespaces of the proven inits, read while they live: a recorded
+  // namespace whose init is gone may have been reused by another node.
+  const namespaces = new Set([...inits].map(pidNamespace).filter((n) => n !== undefined));
   for (const pid of inits) kill(pid);
 
   if (nspawn !== undefined && !(await waitForExit(nspawn, 10_000))) kill(nspawn);
   if (nspawn !== undefined) await waitForExit(nspawn, 5_000);
 
   // Anything still in the node's PID namespace (it goes with its init).
-  if (ns !== undefined) {
-    for (const pid of pidsInNamespace(ns)) kill(pid);
+  for (const n of namespaces) {
+    for (const pid of pidsInNamespace(n)) kill(pid);
     const deadline = Date.now() + 10_000;
-    while (pidsInNamespace(ns).length > 0 && Date.now() < deadline) await sleep(50);
+    while (pidsInNamespace(n).length > 0 && Date.now() < deadline) await sleep(50);
   }
   return killed;
 }

@@ -185,7 +185,10 @@ export class LabNode {
 
   /** Every live process of the node on the host: nspawn and all in the node's PID namespace. */
   processes(): number[] {
-    const pids = this.pidNamespace ? pidsInNamespace(this.pidNamespace) : [];
+    // Only while the node's init lives: once it is gone the kernel has ended
+    // its namespace, and the namespace's number may already name another
+    // node's (the kernel reuses them).
+    const pids = this.initAlive() ? pidsInNamespace(this.pidNamespace) : [];
     return this.nspawnAlive() ? [this.nspawnPid, ...pids] : pids;
   }
 
