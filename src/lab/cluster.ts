@@ -371,7 +371,7 @@ async function registeredMachines(endpoints: readonly string[]): Promise<Set<str
   try {
     const found = await Promise.race([
       client.getAll().prefix(keys.machinesPrefix).keys(),
-      sleep(3_000).then(() => undefined),
+      sleep(3_000, undefined, { ref: false }).then(() => undefined),
     ]);
     return found === undefined ? undefined : new Set(found.map((k) => k.slice(keys.machinesPrefix.length)));
   } catch {

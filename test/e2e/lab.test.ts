@@ -1,0 +1,214 @@
+// flotilla-lab end to end, through its CLI as a user runs it: a lab
+// outlives the command that started it; status, exec, kill and add work on
+// it from later commands; down leaves no process, mount or folder, is
+// idempotent, and cleans up after a CLI killed half-way through `up` whose
+// state file and node records are gone too.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { down, type LabStatus } from '../../src/lab/cluster.js';
+import { freePorts } from '../../src/lab/etcd.js';
+import { run, type RunResult } from '../../src/lab/exec.js';
+import { labLayout, readLabState } from '../../src/lab/lab-state.js';
+import { attachNode, cleanup, makeRunDir, mountsUnder, skipWithoutNodes } from '../../src/lab/nodes.js';
+import { isAlive } from '../../src/lab/proc.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(repo, 'cli', 'flotilla-lab.ts');
+const built = existsSync(path.join(repo, 'dist', 'cli', 'flotillad.js'));
+
+describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('flotilla-lab', () => {
+  let runDir = '';
+  const strays: ChildProcess[] = [];
+
+  beforeAll(() => {
+    runDir = makeRunDir();
+  });
+
+  // Also after a failure: take down every lab of this run, then sweep.
+  afterAll(async () => {
+    for (const child of strays) child.kill('SIGKILL');
+    if (!runDir) return;
+    for (const entry of readdirSync(runDir)) {
+      if (entry !== 'owner.json') await down(path.join(runDir, entry)).catch((err: unknown) => console.error(err));
+    }
+    await cleanup(runDir);
+    if (mountsUnder(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it('brings up a lab that outlives the CLI; status, exec, kill, add; down leaves nothing and is idempotent', async () => {
+    const dir = path.join(runDir, 'lab');
+    const [port = 0] = await freePorts('127.0.0.1', 1);
+    const started = Date.now();
+    const upped = await lab(dir, ['up', '--nodes', '2', '--etcd-members', '1', '--etcd-port', String(port), '--metadata', 'n1=role=web,zone=a']);
+    expect(upped.code, upped.stderr + upped.stdout).toBe(0);
+    console.log(`flotilla-lab up (2 nodes, 1 etcd member) took ${Date.now() - started} ms (CLI included)`);
+    expect(upped.stdout).toContain(`http://127.0.0.1:${port}`);
+    expect(upped.stdout).toContain(`FLOTCTL_ENDPOINT=http://127.0.0.1:${port}`);
+
+    // The CLI has exited; the lab runs on.
+    let s = await status(dir);
+    expect(s.exists).toBe(true);
+    expect(s.etcd).toMatchObject([{ name: 'm1', clientUrl: `http://127.0.0.1:${port}`, state: 'healthy' }]);
+    expect(s.nodes.map((n) => [n.name, n.ip, n.state])).toEqual([
+      ['n1', '127.0.0.11', 'running'],
+      ['n2', '127.0.0.12', 'running'],
+    ]);
+    expect(new Set(s.nodes.map((n) => n.machineId)).size).toBe(2);
+    expect(s.nodes[0]?.metadata).toEqual({ role: 'web', zone: 'a' });
+    expect(s.nodes[1]?.metadata).toEqual({});
+    // flotillad is installed as a service with the lab's drop-in; it runs
+    // (and its machine registers) once the checkout is built.
+    expect(s.nodes.map((n) => n.flotillad)).toEqual(built ? ['active', 'active'] : ['inactive', 'inactive']);
+    if (built) expect(s.nodes.map((n) => n.registered)).toEqual([true, true]);
+    const table = await lab(dir, ['status']);
+    expect(table.stdout).toMatch(/n1\s+[0-9a-f]{32}\s+127\.0\.0\.11\s+running/);
+
+    // exec runs in the node, with its identity, and passes the exit code on.
+    const n2 = s.nodes[1];
+    expect((await lab(dir, ['exec', 'n1', '--', 'hostname'])).stdout.trim()).toBe('n1');
+    expect((await lab(dir, ['exec', 'n2', '--', 'cat', '/etc/machine-id'])).stdout.trim()).toBe(n2?.machineId);
+    expect((await lab(dir, ['exec', 'n1', '--', 'sh', '-c', 'exit 7'])).code).toBe(7);
+    const shown = await lab(dir, ['exec', 'n1', '--', 'systemctl', 'show', 'flotillad.service', '-p', 'LoadState', '-p', 'DropInPaths']);
+    expect(shown.stdout).toContain('LoadState=loaded');
+    expect(shown.stdout).toContain('flotillad.service.d/lab.conf');
+    const conf = await lab(dir, ['exec', 'n1', '--', 'cat', '/etc/flotilla/flotilla.conf']);
+    expect(conf.stdout).toContain(`etcd_servers=http://127.0.0.1:${port}`);
+    expect(conf.stdout).toContain('public_ip=127.0.0.11');
+    expect(conf.stdout).toContain('metadata=role=web,zone=a');
+    expect((await lab(dir, ['logs', 'n1'])).code).toBe(0);
+
+    // kill: every process of the node dies at once; the other node runs on.
+    expect((await lab(dir, ['exec', 'n2', '--', 'systemd-run', '--unit=probe', 'sleep', '300'])).code).toBe(0);
+    const node2 = attachNode(path.join(dir, 'nodes', 'n2'));
+    const before = node2?.processes() ?? [];
+    expect(before.length).toBeGreaterThanOrEqual(4); // nspawn, systemd, journald, sleep (and flotillad)
+    const killed = await lab(dir, ['kill', 'n2']);
+    expect(killed.code, killed.stderr).toBe(0);
+    expect(before.filter(isAlive)).toEqual([]);
+    expect(processesOf(path.join(dir, 'nodes', 'n2'), [n2?.machineId ?? 'none'])).toEqual([]);
+    s = await status(dir);
+    expect(s.nodes.map((n) => [n.name, n.state, n.flotillad])).toEqual([
+      ['n1', 'running', built ? 'active' : 'inactive'],
+      ['n2', 'killed', '-'],
+    ]);
+    expect((await lab(dir, ['exec', 'n2', '--', 'true'])).stderr).toMatch(/not running/);
+
+    // add boots a third node at the next address.
+    const added = await lab(dir, ['add']);
+    expect(added.code, added.stderr).toBe(0);
+    s = await status(dir);
+    expect(s.nodes.map((n) => [n.name, n.ip, n.state])).toEqual([
+      ['n1', '127.0.0.11', 'running'],
+      ['n2', '127.0.0.12', 'killed'],
+      ['n3', '127.0.0.13', 'running'],
+    ]);
+    expect(new Set(s.nodes.map((n) => n.machineId)).size).toBe(3);
+    const ids = s.nodes.map((n) => n.machineId);
+    expect(processesOf(dir, ids).length).toBeGreaterThan(0);
+
+    const downed = await lab(dir, ['down']);
+    expect(downed.code, downed.stderr).toBe(0);
+    expect(processesOf(dir, ids)).toEqual([]);
+    expect(await findmntUnder(dir)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+    expect(await isPortOpen(port)).toBe(false);
+
+    const again = await lab(dir, ['down']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('nothing to do');
+    expect((await lab(dir, ['status'])).code).toBe(3);
+  });
+
+  it('down cleans up after a CLI killed during up, with the state file and node records gone', async () => {
+    const dir = path.join(runDir, 'crashed');
+    const [port = 0] = await freePorts('127.0.0.1', 1);
+    const cli = spawn(process.execPath, ['--import', 'tsx', CLI, '--dir', dir, 'up', '--nodes', '3', '--etcd-port', String(port)], {
+      cwd: repo,
+      stdio: 'ignore',
+    });
+    strays.push(cli);
+    // Kill it once the first node is recorded, while the next one boots.
+    const deadline = Date.now() + 60_000;
+    while ((readLabState(labLayout(dir))?.nodes.length ?? 0) < 1) {
+      if (Date.now() > deadline || cli.exitCode !== null) throw new Error('up did not record a node in time');
+      await sleep(20);
+    }
+    cli.kill('SIGKILL');
+    await new Promise((resolve) => cli.once('exit', resolve));
+    await sleep(300); // let a boot the CLI had started get going
+
+    const ids = nodeFolders(dir).map((d) => readOr(path.join(d, 'upper', 'etc', 'machine-id')).trim()).filter(Boolean);
+    expect(ids.length).toBeGreaterThanOrEqual(1);
+    expect(processesOf(dir, ids).length).toBeGreaterThan(0);
+    // Lose every handle the lab keeps: what is left is what the kernel says.
+    rmSync(labLayout(dir).stateFile);
+    for (const d of nodeFolders(dir)) for (const f of ['node.json', 'nspawn.pid']) rmSync(path.join(d, f), { force: true });
+    rmSync(path.join(labLayout(dir).etcdDir, 'm1', 'etcd.pid'), { force: true });
+    rmSync(path.join(labLayout(dir).etcdDir, 'owner.pid'), { force: true });
+
+    const downed = await lab(dir, ['down']);
+    expect(downed.code, downed.stderr).toBe(0);
+    expect(processesOf(dir, ids)).toEqual([]);
+    expect(await findmntUnder(dir)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+    expect(await isPortOpen(port)).toBe(false);
+  });
+});
+
+async function lab(dir: string, args: string[]): Promise<RunResult> {
+  return run([process.execPath, '--import', 'tsx', CLI, '--dir', dir, ...args], { timeoutMs: 120_000 });
+}
+
+async function status(dir: string): Promise<LabStatus> {
+  const result = await lab(dir, ['status', '--json']);
+  return JSON.parse(result.stdout) as LabStatus;
+}
+
+// Every process of a lab by accounts independent of the lab's code: its
+// command line names the lab's folder, or its root holds one of the nodes'
+// machine IDs.
+function processesOf(dir: string, machineIds: readonly string[]): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const pid = Number(entry);
+    if (!isAlive(pid)) continue;
+    const argv = readOr(`/proc/${pid}/cmdline`).split('\0');
+    // The CLI's own --dir argument is the folder itself; the lab's processes name paths inside it.
+    const namesDir = argv.some((a) => a.startsWith(dir + '/') || a.includes(`=${dir}/`));
+    const inNode = machineIds.includes(readOr(`/proc/${pid}/root/etc/machine-id`).trim());
+    if (namesDir || inNode) found.push(pid);
+  }
+  return found;
+}
+
+function nodeFolders(dir: string): string[] {
+  const nodes = path.join(dir, 'nodes');
+  return existsSync(nodes) ? readdirSync(nodes).map((n) => path.join(nodes, n)) : [];
+}
+
+async function findmntUnder(dir: string): Promise<string[]> {
+  const result = await run(['findmnt', '-rn', '-o', 'TARGET']);
+  return result.stdout.split('\n').filter((t) => t === dir || t.startsWith(dir + '/'));
+}
+
+async function isPortOpen(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1_000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
