@@ -154,7 +154,7 @@ async function main(): Promise<void> {
           .positional('node', { type: 'string', describe: 'its name (default n<next>)' })
           .option('metadata', { type: 'string', array: true, default: [], describe: 'k=v,... for the node' }),
       async (argv) => {
-        const record = await addNode(argv.dir, argv.node, { metadata: argv.metadata.map(String) });
+        const record = await addNode(argv.dir, argv.node, { metadata: argv.metadata.map(String), log: say });
         say(`node ${record.name}: ${record.ip}, machine ${record.machineId}, booted in ${(record.bootMs / 1000).toFixed(1)} s`);
       },
     )

@@ -125,6 +125,8 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 export interface AddOptions {
   metadata?: string[];
   log?: (line: string) => void;
+  /** How long to wait for the node's flotillad to register in etcd. */
+  registerTimeoutMs?: number;
 }
 
 /** Boots one more node, with the next free address, into the running lab. */
@@ -137,7 +139,13 @@ export async function addNode(dir: string, name: string | undefined, opts: AddOp
     const nodeName = name ?? `n${index}`;
     if (state.nodes.some((n) => n.name === nodeName)) throw new LabError(`the lab has a node ${nodeName} already`);
     const specs = parseMetadataSpecs(opts.metadata ?? []);
-    return bootLabNode(layout, state, nodeName, nodeIp(index), metadataFor(specs, nodeName));
+    const record = await bootLabNode(layout, state, nodeName, nodeIp(index), metadataFor(specs, nodeName));
+    // Like up: the node counts as added once its machine is in the cluster.
+    if (existsSync(flotilladScript(state.checkout))) {
+      const registered = await waitRegistered({ ...state, nodes: [record] }, opts.registerTimeoutMs ?? 30_000);
+      if (registered.length === 0) opts.log?.(`warning: node ${record.name}'s machine did not register in etcd; see 'flotilla-lab logs ${record.name}'`);
+    }
+    return record;
   });
 }
 
