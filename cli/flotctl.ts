@@ -4,5 +4,13 @@ import { hideBin } from 'yargs/helpers';
 import { processIO } from '../src/ctl/io.js';
 import { runFlotctl } from './flotctl/run.js';
 
+// `flotctl list-units | head -1`: a closed pipe ends the output, not in a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 const code = await runFlotctl(hideBin(process.argv), processIO());
 process.exit(code);

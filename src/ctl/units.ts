@@ -70,12 +70,13 @@ export interface SubmitPlan {
 }
 
 /** Parses a unit file, turning the parser's refusal into a one-line CtlError naming file and line. */
-function parseFile(name: string, text: string, file: string): ParsedUnit {
+function parseFile(name: string, text: string, file: string, fromRegistry = false): ParsedUnit {
   try {
     return parseUnit(name, text);
   } catch (err) {
-    if (err instanceof UnitError) throw new CtlError(`${file}: ${err.message}`);
-    throw err;
+    if (!(err instanceof UnitError)) throw err;
+    if (fromRegistry) throw new CtlError(`${file}: ${err.message}`);
+    throw new CtlError(`${file}${err.line !== undefined ? ` line ${err.line}` : ''}: ${err.detail}`);
   }
 }
 
@@ -140,7 +141,7 @@ export async function planSubmit(driver: CtlDriver, args: readonly string[], opt
     }
     const storedTemplate = template ? stored.get(template) : undefined;
     if (template && storedTemplate) {
-      const parsed = fromTemplate(parseFile(template, storedTemplate.text, `template ${template} in the registry`), u.name, template);
+      const parsed = fromTemplate(parseFile(template, storedTemplate.text, `template ${template} in the registry`, true), u.name, template);
       const tlocal = opts.read(localTemplateFile(u, template));
       if (tlocal !== undefined) {
         const lt = parseFile(template, tlocal, localTemplateFile(u, template));
