@@ -35,6 +35,8 @@ async function main(): Promise<void> {
       type: 'string',
       default: process.env['FLOTILLA_LAB_DIR'] ?? DEFAULT_LAB_DIR,
       describe: 'state folder of the lab (env FLOTILLA_LAB_DIR)',
+      // Given twice (an alias with --dir, then --dir again): the last one counts.
+      coerce: (v: unknown): string => String(Array.isArray(v) ? v[v.length - 1] : v),
     })
     .command(
       'up',
