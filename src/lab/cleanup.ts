@@ -9,7 +9,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mountsUnder, unmountAll } from './mounts.js';
 import { isNspawnOf } from './nspawn.js';
-import { childrenOf, cmdline, isAlive, pidNamespace, pidsInNamespace, signal, waitForExit } from './proc.js';
+import { isEtcdIn } from './lab-sweep.js';
+import { allPids, childrenOf, cmdline, isAlive, pidNamespace, pidsInNamespace, signal, waitForExit } from './proc.js';
 import { hasLiveOwner, isNodeDir, nodeLayout, readRecord } from './state.js';
 
 export interface CleanupReport {
@@ -37,6 +38,7 @@ export async function cleanup(stateRoot: string): Promise<CleanupReport> {
   const isKept = (p: string): boolean => kept.some((k) => p === k || p.startsWith(k + '/'));
 
   for (const dir of nodes) report.killed.push(...(await endNode(dir)));
+  report.killed.push(...(await endEtcds(root, isKept)));
 
   for (const target of new Set(mountsUnder(root).filter((t) => !isKept(t)))) {
     await unmountAll(target);
@@ -103,6 +105,18 @@ async function endNode(dir: string): Promise<number[]> {
     while (pidsInNamespace(n).length > 0 && Date.now() < deadline) await sleep(50);
   }
   return killed;
+}
+
+// etcd members of a lab (flotilla-lab) under root, proven by their data
+// directory on the command line; a kept run's are spared.
+async function endEtcds(root: string, isKept: (p: string) => boolean): Promise<number[]> {
+  const pids = allPids().filter((pid) => {
+    const argv = cmdline(pid);
+    return isEtcdIn(argv, root) && !isKept(argv[argv.indexOf('--data-dir') + 1] ?? '');
+  });
+  for (const pid of pids) signal(pid, 'SIGKILL');
+  for (const pid of pids) await waitForExit(pid, 5_000);
+  return pids;
 }
 
 // Deletes p unless it is a kept run folder; one that holds kept folders
