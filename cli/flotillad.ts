@@ -2,26 +2,47 @@
 // flotillad: the daemon every machine runs (agent, and engine unless
 // disabled). Options come from /etc/flotilla/flotilla.conf, FLOTILLA_*
 // variables and flags (in rising precedence); see docs/configuration.md.
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+// Flags are read with node's own parseArgs: yargs alone would add 14 MB to
+// a daemon that runs on every machine.
+import { parseArgs } from 'node:util';
 import { OPTION_NAMES } from '../src/config/config.js';
 import { startDaemon, VERSION } from '../src/daemon.js';
 
+const USAGE = `usage: flotillad [--config FILE] [--<option> VALUE ...]
+
+Runs the flotilla agent (and the engine, unless disable_engine) on this machine.
+Options (see docs/configuration.md): ${OPTION_NAMES.map((n) => `--${n.replaceAll('_', '-')}`).join(' ')}
+`;
+
 async function main(): Promise<void> {
-  let y = yargs(hideBin(process.argv))
-    .scriptName('flotillad')
-    .usage('$0 [options]\n\nRuns the flotilla agent (and engine) on this machine.')
-    .option('config', { type: 'string', describe: 'configuration file (default /etc/flotilla/flotilla.conf)' })
-    .version(VERSION)
-    .strict();
-  for (const name of OPTION_NAMES) y = y.option(name.replaceAll('_', '-'), { type: 'string', describe: `sets ${name}` });
-  const argv = await y.parseAsync();
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+    version: { type: 'boolean' },
+  };
+  for (const name of OPTION_NAMES) options[name.replaceAll('_', '-')] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    process.stderr.write(`flotillad: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values['help']) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (values['version']) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
   const flags: Record<string, string | undefined> = {};
   for (const name of OPTION_NAMES) {
-    const v = (argv as Record<string, unknown>)[name.replaceAll('_', '-')];
+    const v = values[name.replaceAll('_', '-')];
     if (typeof v === 'string') flags[name] = v;
   }
-  const daemon = await startDaemon({ config: { file: argv.config, flags } });
+  const file = typeof values['config'] === 'string' ? values['config'] : undefined;
+  const daemon = await startDaemon({ config: { file, flags } });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
