@@ -12,6 +12,8 @@ import {
   GRPCUnavailableError,
   type IOptions,
 } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { isRecoverableError } from 'etcd3';
 import pRetry, { AbortError } from 'p-retry';
 import { RegistryAuthError, RegistryError, RegistryUnavailableError } from './errors.js';
 
@@ -29,6 +31,7 @@ export interface ConnectionOptions {
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
+const HOST_RETRY_AFTER_MS = 1_000;
 
 export interface Connection {
   readonly client: Etcd3;
@@ -50,6 +53,14 @@ export function connect(opts: ConnectionOptions): Connection {
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     // Large pages of unit files must fit in one response.
     grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 },
+    // etcd3 skips a member after 3 failures in a row for 5 s. In a small
+    // cluster that can skip every member at once (one is killed, the others
+    // change leader), failing calls that a healthy majority could serve; try
+    // a skipped member again after a second.
+    faultHandling: {
+      host: () =>
+        circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HOST_RETRY_AFTER_MS, breaker: new ConsecutiveBreaker(3) }),
+    },
   };
   if (opts.caFile || opts.certFile || opts.keyFile) {
     if (!opts.caFile) throw new RegistryError('etcd TLS needs a CA file (etcd_cafile / --ca-file)');

@@ -31,7 +31,8 @@ async function writeSteps(r: Registry, from: number, to: number): Promise<string
   const expected: string[] = [];
   for (let i = from; i < to; i++) {
     const state = states[i % 2]!;
-    await r.client.put(r.keys.desired(`k${i % 5}`)).value(encode({ state }));
+    // through the registry's bounded retries: a write may meet a killed member
+    await r.conn.call('test put', () => r.client.put(r.keys.desired(`k${i % 5}`)).value(encode({ state })));
     expected.push(`k${i % 5}=${state}`);
   }
   return expected;
@@ -154,7 +155,7 @@ describe('informer across etcd failures', () => {
       expected.push(...(await writeSteps(r, 50 + m * 50, 100 + m * 50)));
       await cluster.startMember(m);
     }
-    const rev = Number((await r.client.get(r.keys.desired('k0')).exec()).header.revision);
+    const rev = Number((await r.conn.call('test get', () => r.client.get(r.keys.desired('k0')).exec())).header.revision);
     await inf.waitForRevision(rev, 30_000);
     expect(seen).toEqual(expected);
   });
