@@ -4,6 +4,8 @@
 import os from 'node:os';
 import { loadConfig, type DaemonConfig, type LoadOptions } from './config/config.js';
 import { Agent } from './agent/agent.js';
+import { EndpointCache } from './discovery/cache.js';
+import { DnsFront, parseListen } from './discovery/dns-server.js';
 import { detectPublicIp, readBootId, readMachineId } from './agent/identity.js';
 import { Engine } from './engine/engine.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
@@ -17,6 +19,8 @@ export interface DaemonHandle {
   readonly agent: Agent;
   readonly engine: Engine | undefined;
   readonly registry: Registry;
+  /** The DNS front, when dns_listen is set. */
+  readonly dns: DnsFront | undefined;
   /** Re-reads the configuration and applies what can change at run time. */
   reload(): Promise<void>;
   /** Stops everything; with purge, local units are stopped and unloaded first. */
@@ -66,6 +70,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   let systemd: SystemdDriver | undefined;
   let agent: Agent | undefined;
   let engine: Engine | undefined;
+  const dns = new DnsService(registry, log);
   try {
     await registry.ensureSchema(`flotillad ${VERSION} on ${id}`);
     systemd = opts.systemd ?? (await connectSystemd({ unitDir: config.unitDir, logger: log.child('systemd') }));
@@ -75,7 +80,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       engine = new Engine({ registry, id, leaseTtlSeconds: config.engineTtl, logger: log });
       engine.start();
     }
+    await dns.configure(config);
   } catch (err) {
+    await dns.stop().catch(() => undefined);
+    await engine?.stop().catch(() => undefined);
     await agent?.stop({ purge: false }).catch(() => undefined);
     if (!opts.systemd) await systemd?.close().catch(() => undefined);
     registry.close();
@@ -89,6 +97,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     agent: a,
     engine: e,
     registry,
+    get dns() {
+      return dns.front;
+    },
     async reload() {
       const next = loadConfig({ ...opts.config, warn: (w) => log.warn(w) });
       for (const key of ['etcdServers', 'etcdKeyPrefix', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'machineIdFile', 'unitDir', 'disableEngine'] as const) {
@@ -96,9 +107,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       }
       config = { ...config, metadata: next.metadata, publicIp: next.publicIp, verbosity: next.verbosity };
       await a.updateMachine(machineRecord(config, id));
+      // The DNS front follows dns_listen, dns_domain and dns_ttl at once.
+      config = { ...config, dnsListen: next.dnsListen, dnsDomain: next.dnsDomain, dnsTtl: next.dnsTtl };
+      await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
       log.info('configuration reloaded', { metadata: JSON.stringify(config.metadata) });
     },
     async stop({ purge }) {
+      await dns.stop();
       await e?.stop();
       await a.stop({ purge });
       if (!opts.systemd) await sd.close().catch(() => undefined);
@@ -106,4 +121,48 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       log.info('flotillad stopped', { purged: purge });
     },
   };
+}
+
+/** The DNS front and the endpoint cache it answers from, (re)started as the configuration says. */
+class DnsService {
+  front: DnsFront | undefined;
+  private cache: EndpointCache | undefined;
+  private current = '';
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly log: Logger,
+  ) {}
+
+  async configure(config: DaemonConfig): Promise<void> {
+    const want = config.dnsListen === undefined ? '' : JSON.stringify([config.dnsListen, config.dnsDomain, config.dnsTtl]);
+    if (want === this.current) return;
+    if (this.front) {
+      await this.front.stop();
+      this.front = undefined;
+    }
+    this.current = '';
+    if (config.dnsListen === undefined) {
+      await this.cache?.stop();
+      this.cache = undefined;
+      return;
+    }
+    if (!this.cache) {
+      this.cache = new EndpointCache(this.registry, { logger: this.log.child('discovery') });
+      await this.cache.start();
+    }
+    const { host, port } = parseListen(config.dnsListen);
+    const front = new DnsFront(this.cache, { host, port, domain: config.dnsDomain, ttl: config.dnsTtl, logger: this.log.child('dns') });
+    await front.start();
+    this.front = front;
+    this.current = want;
+  }
+
+  async stop(): Promise<void> {
+    await this.front?.stop();
+    this.front = undefined;
+    await this.cache?.stop();
+    this.cache = undefined;
+    this.current = '';
+  }
 }

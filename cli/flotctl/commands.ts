@@ -1,6 +1,7 @@
 // Every flotctl command, in the order help lists them.
 import type { CompletionSpec } from '../../src/ctl/completion.js';
 import { GLOBAL_FLAGS } from '../../src/ctl/options.js';
+import { announce } from './announce.js';
 import { cat } from './cat.js';
 import type { CtlCommand } from './common.js';
 import { completeMachines, completeUnits } from './complete.js';
@@ -13,6 +14,7 @@ import { listUnitFiles } from './list-unit-files.js';
 import { listUnits } from './list-units.js';
 import { load } from './load.js';
 import { restart } from './restart.js';
+import { services } from './services.js';
 import { start } from './start.js';
 import { status } from './status.js';
 import { stop } from './stop.js';
@@ -34,6 +36,8 @@ export const COMMANDS: readonly CtlCommand[] = [
   cat,
   status,
   journal,
+  announce,
+  services,
   completionCommand(completionSpec),
   version,
   help,

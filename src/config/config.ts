@@ -3,6 +3,7 @@
 // Every value is checked here, so a bad one is reported with its source and
 // the daemon never starts half-configured.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 
 export interface DaemonConfig {
   etcdServers: string[];
@@ -26,6 +27,12 @@ export interface DaemonConfig {
   unitDir: string;
   /** File holding this machine's ID. */
   machineIdFile: string;
+  /** Where the DNS front listens (`HOST[:PORT]`, port 53 by default); undefined: no DNS front. */
+  dnsListen: string | undefined;
+  /** Domain the DNS front answers for. */
+  dnsDomain: string;
+  /** Seconds: TTL of DNS answers. */
+  dnsTtl: number;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
@@ -47,6 +54,9 @@ export const DEFAULTS: DaemonConfig = {
   verbosity: 0,
   unitDir: '/run/flotilla/units',
   machineIdFile: '/etc/machine-id',
+  dnsListen: undefined,
+  dnsDomain: 'flotilla.local.',
+  dnsTtl: 5,
 };
 
 export class ConfigError extends Error {
@@ -73,6 +83,9 @@ const OPTIONS: Record<string, Parser> = {
   verbosity: (v, w) => ({ verbosity: integer(v, w) }),
   unit_dir: (v, w) => ({ unitDir: absolute(v, w) }),
   machine_id_file: (v, w) => ({ machineIdFile: absolute(v, w) }),
+  dns_listen: (v, w) => ({ dnsListen: dnsListen(v, w) }),
+  dns_domain: (v, w) => ({ dnsDomain: dnsDomain(v, w) }),
+  dns_ttl: (v, w) => ({ dnsTtl: wholeSeconds(v, w) }),
 };
 
 /** fleet.conf keys flotilla reads but ignores (they had no meaning beyond fleet). */
@@ -215,4 +228,29 @@ export function metadata(v: string, where: string): Record<string, string> {
     out[key] = value;
   }
   return out;
+}
+
+/** `HOST`, `HOST:PORT` or `[V6]:PORT` with an IP address; empty or `off`: no DNS front. */
+function dnsListen(v: string, where: string): string | undefined {
+  if (v === '' || v.toLowerCase() === 'off') return undefined;
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(v) ?? /^([^:[\]\s]+)(?::(\d+))?$/.exec(v);
+  const port = m?.[2] === undefined ? 53 : Number(m[2]);
+  if (!m || !isIP(m[1]!) || port < 0 || port > 65535) {
+    throw new ConfigError(`${where}: ${JSON.stringify(v)} is not an address to listen on such as 127.0.0.1:53 (or off)`);
+  }
+  return v;
+}
+
+function dnsDomain(v: string, where: string): string {
+  const d = v.toLowerCase().replace(/\.+$/, '');
+  if (d === '' || d.split('.').some((l) => !/^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l))) {
+    throw new ConfigError(`${where}: ${JSON.stringify(v)} is not a DNS domain such as flotilla.local.`);
+  }
+  return `${d}.`;
+}
+
+function wholeSeconds(v: string, where: string): number {
+  const n = seconds(v, where);
+  if (!Number.isInteger(n)) throw new ConfigError(`${where}: must be a whole number of seconds`);
+  return n;
 }

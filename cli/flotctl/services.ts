@@ -1,0 +1,73 @@
+import { checkService } from '../../src/discovery/names.js';
+import { CtlError, UsageError } from '../../src/ctl/errors.js';
+import { toJson } from '../../src/ctl/format.js';
+import { parseEndpoints, type GlobalOptions } from '../../src/ctl/options.js';
+import { formatTable } from '../../src/ctl/table.js';
+import { Registry, type EndpointRecord } from '../../src/registry/index.js';
+import { defineCommand } from './common.js';
+
+/** A registry connection from flotctl's global options (discovery commands talk to etcd directly). */
+export function registryFromGlobals(g: GlobalOptions): Registry {
+  if (g.driver === 'api') throw new CtlError('announce and services need --driver etcd (the daemon API does not serve them)');
+  return Registry.connect({
+    endpoints: parseEndpoints(g.endpoint),
+    prefix: g.etcdKeyPrefix,
+    caFile: g.caFile || undefined,
+    certFile: g.certFile || undefined,
+    keyFile: g.keyFile || undefined,
+    username: g.username || undefined,
+    password: g.password || undefined,
+    requestTimeoutMs: Math.round(g.requestTimeout * 1000),
+  });
+}
+
+export function formatEndpoints(list: readonly EndpointRecord[], opts: { full: boolean; noLegend: boolean }): string {
+  const rows = list.map((e) => [
+    e.service,
+    e.instance,
+    e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`,
+    Object.entries(e.attributes)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || '-',
+    e.unit ?? '-',
+    e.machine ? (opts.full ? e.machine : e.machine.slice(0, 8)) : '-',
+  ]);
+  return formatTable(opts.noLegend ? rows : [['SERVICE', 'INSTANCE', 'ADDRESS', 'ATTRIBUTES', 'UNIT', 'MACHINE'], ...rows]);
+}
+
+interface ServicesArgs {
+  service?: string;
+  output?: string;
+  full?: boolean;
+  noLegend?: boolean;
+}
+
+export const services = defineCommand<ServicesArgs>({
+  command: 'services [service]',
+  describe: 'List the endpoints announced for discovery (of one service, or of all)',
+  builder: (y) =>
+    y
+      .positional('service', { type: 'string', describe: 'service name' })
+      .option('full', { alias: 'l', type: 'boolean', default: false, describe: 'do not shorten machine IDs' })
+      .option('no-legend', { type: 'boolean', default: false, describe: 'do not print the header line' })
+      .option('output', { alias: 'o', type: 'string', choices: ['table', 'json'], default: 'table', describe: 'output format' }),
+  completion: { flags: ['--full', '-l', '--no-legend', '--output', '-o'], args: 'none' },
+  run: async (ctx, argv) => {
+    if (argv.service !== undefined) {
+      try {
+        checkService(argv.service);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
+    const registry = registryFromGlobals(ctx.globals);
+    try {
+      const list = (await registry.listEndpoints(argv.service)).sort(
+        (a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0),
+      );
+      ctx.out(argv.output === 'json' ? toJson(list) : formatEndpoints(list, { full: argv.full === true, noLegend: argv.noLegend === true }));
+    } finally {
+      registry.close();
+    }
+  },
+});
