@@ -9,7 +9,8 @@ import { DnsFront, parseListen } from './discovery/dns-server.js';
 import { detectPublicIp, readBootId, readMachineId } from './agent/identity.js';
 import { Engine } from './engine/engine.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
-import { Registry, type MachineRecord } from './registry/index.js';
+import { Registry, connect, type MachineRecord } from './registry/index.js';
+import { ApiServer, MetricsRegistry, instrumentConnection } from './api/index.js';
 import { connectSystemd } from './systemd/dbus.js';
 import type { SystemdDriver } from './systemd/types.js';
 
@@ -19,6 +20,8 @@ export interface DaemonHandle {
   readonly agent: Agent;
   readonly engine: Engine | undefined;
   readonly registry: Registry;
+  /** The HTTP API (unix socket unless api_socket is empty, TCP when api_listen is set). */
+  readonly api: ApiServer | undefined;
   /** The DNS front, when dns_listen is set. */
   readonly dns: DnsFront | undefined;
   /** Re-reads the configuration and applies what can change at run time. */
@@ -56,7 +59,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const log = opts.log ?? createLogger('flotillad', { level: logLevel(config.verbosity), write: (l) => process.stdout.write(l) });
   for (const w of warnings) log.warn(w);
   const id = readMachineId(config.machineIdFile);
-  const registry = Registry.connect({
+  // Every etcd request is counted (and its failures) for /metrics.
+  const metrics = new MetricsRegistry();
+  const registryOptions = {
     endpoints: config.etcdServers,
     prefix: config.etcdKeyPrefix,
     caFile: config.etcdCaFile,
@@ -66,10 +71,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     password: config.etcdPassword,
     requestTimeoutMs: config.etcdRequestTimeout * 1000,
     logger: log.child('registry'),
-  });
+  };
+  const registry = new Registry(instrumentConnection(connect(registryOptions), metrics), registryOptions);
   let systemd: SystemdDriver | undefined;
   let agent: Agent | undefined;
   let engine: Engine | undefined;
+  let api: ApiServer | undefined;
   const dns = new DnsService(registry, log);
   try {
     await registry.ensureSchema(`flotillad ${VERSION} on ${id}`);
@@ -81,7 +88,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       engine.start();
     }
     await dns.configure(config);
+    if (config.apiSocket !== undefined || config.apiListen !== undefined) {
+      api = new ApiServer({
+        registry,
+        metrics,
+        logger: log,
+        machineId: id,
+        engine: () => engine,
+        socketPath: config.apiSocket,
+        tcp:
+          config.apiListen === undefined
+            ? undefined
+            : {
+                listen: config.apiListen,
+                caFile: config.apiCaFile,
+                certFile: config.apiCertFile,
+                keyFile: config.apiKeyFile,
+                tokenFile: config.apiTokenFile,
+                insecure: config.apiInsecure,
+              },
+      });
+      await api.start();
+    }
   } catch (err) {
+    await api?.stop().catch(() => undefined);
     await dns.stop().catch(() => undefined);
     await engine?.stop().catch(() => undefined);
     await agent?.stop({ purge: false }).catch(() => undefined);
@@ -97,6 +127,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     agent: a,
     engine: e,
     registry,
+    api,
     get dns() {
       return dns.front;
     },
@@ -113,6 +144,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       log.info('configuration reloaded', { metadata: JSON.stringify(config.metadata) });
     },
     async stop({ purge }) {
+      await api?.stop();
       await dns.stop();
       await e?.stop();
       await a.stop({ purge });

@@ -3,6 +3,7 @@
 // Every value is checked here, so a bad one is reported with its source and
 // the daemon never starts half-configured.
 import { readFileSync } from 'node:fs';
+import { ApiConfigError, checkTcpOptions } from '../api/options.js';
 import { isIP } from 'node:net';
 
 export interface DaemonConfig {
@@ -27,6 +28,16 @@ export interface DaemonConfig {
   unitDir: string;
   /** File holding this machine's ID. */
   machineIdFile: string;
+  /** The API's unix socket; undefined serves none. */
+  apiSocket: string | undefined;
+  /** host:port the API listens on over TCP; undefined: no TCP. */
+  apiListen: string | undefined;
+  apiCaFile: string | undefined;
+  apiCertFile: string | undefined;
+  apiKeyFile: string | undefined;
+  apiTokenFile: string | undefined;
+  /** Plain or unauthenticated TCP, warned about at every start. */
+  apiInsecure: boolean;
   /** Where the DNS front listens (`HOST[:PORT]`, port 53 by default); undefined: no DNS front. */
   dnsListen: string | undefined;
   /** Domain the DNS front answers for. */
@@ -54,6 +65,13 @@ export const DEFAULTS: DaemonConfig = {
   verbosity: 0,
   unitDir: '/run/flotilla/units',
   machineIdFile: '/etc/machine-id',
+  apiSocket: '/run/flotilla/flotilla.sock',
+  apiListen: undefined,
+  apiCaFile: undefined,
+  apiCertFile: undefined,
+  apiKeyFile: undefined,
+  apiTokenFile: undefined,
+  apiInsecure: false,
   dnsListen: undefined,
   dnsDomain: 'flotilla.local.',
   dnsTtl: 5,
@@ -83,6 +101,13 @@ const OPTIONS: Record<string, Parser> = {
   verbosity: (v, w) => ({ verbosity: integer(v, w) }),
   unit_dir: (v, w) => ({ unitDir: absolute(v, w) }),
   machine_id_file: (v, w) => ({ machineIdFile: absolute(v, w) }),
+  api_socket: (v, w) => ({ apiSocket: v === '' ? undefined : absolute(v, w) }),
+  api_listen: (v) => ({ apiListen: v || undefined }),
+  api_cafile: (v, w) => ({ apiCaFile: v === '' ? undefined : absolute(v, w) }),
+  api_certfile: (v, w) => ({ apiCertFile: v === '' ? undefined : absolute(v, w) }),
+  api_keyfile: (v, w) => ({ apiKeyFile: v === '' ? undefined : absolute(v, w) }),
+  api_token_file: (v, w) => ({ apiTokenFile: v === '' ? undefined : absolute(v, w) }),
+  api_insecure: (v, w) => ({ apiInsecure: bool(v, w) }),
   dns_listen: (v, w) => ({ dnsListen: dnsListen(v, w) }),
   dns_domain: (v, w) => ({ dnsDomain: dnsDomain(v, w) }),
   dns_ttl: (v, w) => ({ dnsTtl: wholeSeconds(v, w) }),
@@ -137,7 +162,30 @@ export function loadConfig(opts: LoadOptions = {}): DaemonConfig {
   for (const [key, v] of Object.entries(opts.flags ?? {})) {
     if (v !== undefined) config = apply(config, key, v, `flag --${key.replaceAll('_', '-')}`, warn);
   }
+  checkApi(config);
   return config;
+}
+
+/** The API's TCP options must make a secure whole (or say api_insecure). */
+function checkApi(c: DaemonConfig): void {
+  if (c.apiListen === undefined) {
+    const stray = (['apiCaFile', 'apiCertFile', 'apiKeyFile', 'apiTokenFile'] as const).filter((k) => c[k] !== undefined);
+    if (stray.length > 0 || c.apiInsecure) throw new ConfigError(`api_listen: the API's TCP options are set but api_listen is not`);
+    return;
+  }
+  try {
+    checkTcpOptions({
+      listen: c.apiListen,
+      caFile: c.apiCaFile,
+      certFile: c.apiCertFile,
+      keyFile: c.apiKeyFile,
+      tokenFile: c.apiTokenFile,
+      insecure: c.apiInsecure,
+    });
+  } catch (err) {
+    if (err instanceof ApiConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 function apply(config: DaemonConfig, key: string, value: string, where: string, warn: (m: string) => void): DaemonConfig {
