@@ -62,7 +62,7 @@ async function main(): Promise<void> {
         '/etc/systemd/system/flotillad.service': readFileSync(path.join(repo, 'units/flotillad.service'), 'utf8'),
         // BENCH_NODE_OPTIONS replaces the service's NODE_OPTIONS, to compare V8 settings
         '/etc/systemd/system/flotillad.service.d/bench.conf': `[Service]\nExecStart=\nExecStart=/usr/bin/node ${repo}/dist/cli/flotillad.js\n${
-          process.env['BENCH_NODE_OPTIONS'] !== undefined ? `Environment=NODE_OPTIONS=${process.env['BENCH_NODE_OPTIONS']}\n` : ''
+          process.env['BENCH_NODE_OPTIONS'] !== undefined ? `Environment="NODE_OPTIONS=${process.env['BENCH_NODE_OPTIONS']}"\n` : ''
         }`,
         '/etc/flotilla/flotilla.conf': `etcd_servers=${etcd.endpoints[0]}\netcd_key_prefix=${prefix}\npublic_ip=127.0.0.31\ndisable_engine=true\nagent_ttl=30\n`,
       },
