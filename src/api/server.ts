@@ -167,12 +167,17 @@ export class ApiServer {
     server.requestTimeout = 30_000;
     server.keepAliveTimeout = 5_000;
     server.maxHeadersCount = 100;
+    const refuse = (socket: net.Socket, status: number, reason: string, message: string): void => {
+      const body = errorBody(status, message);
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') {
-        const body = errorBody(400, 'malformed HTTP request');
-        socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      } else socket.destroy();
+      if (socket.writable && err.code !== 'ECONNRESET') refuse(socket, 400, 'Bad Request', 'malformed HTTP request');
+      else socket.destroy();
     });
+    // CONNECT and protocol upgrades are not part of the API.
+    server.on('connect', (_req: IncomingMessage, socket: net.Socket) => refuse(socket, 405, 'Method Not Allowed', 'CONNECT is not supported'));
+    server.on('upgrade', (_req: IncomingMessage, socket: net.Socket) => refuse(socket, 400, 'Bad Request', 'protocol upgrades are not supported'));
   }
 
   private authorized(req: IncomingMessage): boolean {
