@@ -143,8 +143,10 @@ export class EndpointCache {
     }
     for (const change of changes.values()) {
       if (change.added.length + change.updated.length + change.removed.length === 0) continue;
+      const listeners = [...(this.listeners.get(change.service) ?? []), ...this.anyListeners];
+      if (listeners.length === 0) continue;
       change.endpoints = this.endpoints(change.service);
-      for (const l of [...(this.listeners.get(change.service) ?? []), ...this.anyListeners]) {
+      for (const l of listeners) {
         try {
           l(change);
         } catch {

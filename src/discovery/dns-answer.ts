@@ -221,10 +221,13 @@ function header(id: number, rcode: number): Buffer {
  * as fit are kept, additionals dropped, and the TC flag set (a resolver then
  * asks again over TCP).
  */
+/** dns-packet's size of one record (exported by the library, not by its types). */
+const answerLength: (a: Answer) => number = (dnsPacket as unknown as { answer: { encodingLength(a: Answer): number } }).answer.encodingLength;
+
 function encodeWithin(packet: Packet, limit: number): Buffer {
-  const full = dnsPacket.encode(packet);
-  if (full.length <= limit) return full;
   const answers = packet.answers ?? [];
+  const size = dnsPacket.encodingLength(packet);
+  if (size <= limit) return dnsPacket.encode(packet);
   const opt = (packet.additionals ?? []).filter((a) => a.type === 'OPT');
   const cut = (n: number): Packet => ({
     ...packet,
@@ -233,12 +236,13 @@ function encodeWithin(packet: Packet, limit: number): Buffer {
     authorities: [],
     additionals: opt,
   });
-  let lo = 0;
-  let hi = answers.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (dnsPacket.encodingLength(cut(mid)) <= limit) lo = mid;
-    else hi = mid - 1;
+  // Names are not compressed, so sizes add up: take answers while they fit.
+  let room = limit - dnsPacket.encodingLength(cut(0));
+  let n = 0;
+  while (n < answers.length) {
+    room -= answerLength(answers[n]!);
+    if (room < 0) break;
+    n++;
   }
-  return dnsPacket.encode(cut(lo));
+  return dnsPacket.encode(cut(n));
 }
