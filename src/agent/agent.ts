@@ -183,7 +183,12 @@ export class Agent {
     for (const name of names) {
       const s = statuses.get(name);
       const hash = this.written.get(name);
-      if (hash === undefined && !this.launched.has(name)) continue;
+      // A unit new to this agent that systemd still holds a definition of:
+      // a unit unloaded earlier (destroyed, moved away) can stay loaded in
+      // systemd after its file is gone, and systemd would start that old
+      // definition. Listing it as local and loaded makes the plan reload.
+      const stale = hash === undefined && desired.has(name) && s !== undefined && s.loadState !== 'not-found' && s.loadState !== '';
+      if (hash === undefined && !this.launched.has(name) && !stale) continue;
       local.set(name, {
         name,
         hash,
