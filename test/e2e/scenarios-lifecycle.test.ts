@@ -142,6 +142,28 @@ describe.skipIf(skipWithoutNodes('lifecycle scenarios (test/e2e/scenarios-lifecy
     expect(await c.show(node, 'tmpl@01.service', 'ExecStart')).toContain('/bin/sleep 1501');
   });
 
+  it('units destroyed and submitted again with other files run the new files on every node', async () => {
+    // Regression: systemd may keep a destroyed unit's definition in memory;
+    // a new file of the same name must not run the old one.
+    const files = (n: number): string[] => [
+      c.writeUnit('again-1.service', SLEEP(1700 + n)),
+      c.writeUnit('again-2.service', SLEEP(1710 + n)),
+      c.writeUnit('again-g.service', `${SLEEP(1720 + n)}\n[X-Fleet]\nGlobal=true\n`),
+    ];
+    const units = ['again-1.service', 'again-2.service', 'again-g.service'];
+    for (const round of [1, 2, 3]) {
+      await c.ctl('start', ...files(round));
+      await eventually(async () => (await c.activeOn('again-g.service')).length === 3, `round ${round}: the global unit on every node`);
+      for (const u of units) {
+        for (const n of await c.activeOn(u)) {
+          const want = `/bin/sleep ${u === 'again-1.service' ? 1700 + round : u === 'again-2.service' ? 1710 + round : 1720 + round}`;
+          expect(await c.show(n, u, 'ExecStart'), `${u} on ${n}, round ${round}`).toContain(want);
+        }
+      }
+      await c.destroyAll();
+    }
+  });
+
   it('list-unit-files lists units in name order whatever the order of submission', async () => {
     const names = ['zeta', 'alpha', 'mid@3', 'mid@10', 'beta', 'mid@2', 'Alpha', 'a-b', 'a.b', 'a_b'];
     c.writeUnit('mid@.service', SLEEP(1601));

@@ -185,11 +185,16 @@ export class LabCluster {
     return names.filter((_, i) => states[i] === 'active');
   }
 
-  /** Running nodes whose systemd has the unit loaded (LoadState=loaded). */
+  /**
+   * Running nodes whose systemd has the unit loaded from a file that is
+   * there: LoadState=loaded and NeedDaemonReload=no. (systemd can keep an
+   * unloaded unit's definition in memory, inactive, after its file is gone,
+   * until it garbage-collects it or reloads; that one does not count.)
+   */
   async loadedOn(unit: string): Promise<string[]> {
     const names = this.running();
-    const states = await Promise.all(names.map((n) => this.show(n, unit, 'LoadState')));
-    return names.filter((_, i) => states[i] === 'loaded');
+    const states = await Promise.all(names.map((n) => this.sh(n, 'systemctl', 'show', '-p', 'LoadState,NeedDaemonReload', unit)));
+    return names.filter((_, i) => /^LoadState=loaded$/m.test(states[i]!) && /^NeedDaemonReload=no$/m.test(states[i]!));
   }
 
   /** Waits until the unit is active on exactly one node (and not loaded elsewhere); returns that node. */
@@ -252,12 +257,10 @@ export class LabCluster {
       for (const n of this.running()) {
         if ((await this.sh(n, 'sh', '-c', 'ls /run/flotilla/units 2>/dev/null | wc -l')) !== '0') return false;
       }
-      return (await this.registry.listStates()).length === 0;
-    }, 'every unit gone from every node');
-    for (const n of this.running()) {
-      const states = await Promise.all(names.map((u) => this.show(n, u, 'LoadState')));
-      if (states.some((s) => s === 'loaded')) throw new Error(`${n} still has units loaded after destroy: ${names.join(', ')}`);
-    }
+      if ((await this.registry.listStates()).length > 0) return false;
+      for (const u of names) if ((await this.loadedOn(u)).length > 0 || (await this.activeOn(u)).length > 0) return false;
+      return true;
+    }, `every unit gone from every node's systemd (${names.join(', ')})`);
   }
 
   /** Machine death (SIGKILL to the node's systemd). */
