@@ -154,4 +154,38 @@ describe('DNS front', () => {
     for (let i = 0; i < 50 && (await code(resolver.resolve4('web.lab.example'))) !== 'ENOTFOUND'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await code(resolver.resolve4('web.lab.example'))).toBe('ENOTFOUND');
   });
+
+  it('flotillad starts, moves and stops the DNS front on reload (SIGHUP)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'flotilla-dns-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(path.join(dir, 'machine-id'), `${randomBytes(16).toString('hex')}\n`);
+    const conf = path.join(dir, 'flotilla.conf');
+    const prefix = newPrefix();
+    const base = `etcd_servers=${etcd.endpoints.join(',')}\netcd_key_prefix=${prefix}\nmachine_id_file=${path.join(dir, 'machine-id')}\ndisable_engine=true\n`;
+    writeFileSync(conf, base);
+    const daemon = await startDaemon({ config: { file: conf, env: {} }, systemd: new FakeSystemd(), log: silentLogger });
+    cleanups.push(() => daemon.stop({ purge: false }));
+    expect(daemon.dns).toBeUndefined();
+    const d = Discovery.connect({ endpoints: etcd.endpoints, prefix, requestTimeoutMs: 5_000 });
+    cleanups.push(() => d.close());
+    await d.announce('web', { host: '127.0.0.51', port: 80 }, { ttl: 5 });
+
+    writeFileSync(conf, `${base}dns_listen=127.0.0.1:0\ndns_domain=one.test\n`);
+    await daemon.reload();
+    const first = daemon.dns!;
+    expect(first.domain).toBe('one.test');
+    const resolver = new Resolver({ timeout: 1_000, tries: 2 });
+    resolver.setServers([`127.0.0.1:${first.port}`]);
+    expect(await resolver.resolve4('web.one.test')).toEqual(['127.0.0.51']);
+
+    writeFileSync(conf, `${base}dns_listen=127.0.0.1:0\ndns_domain=two.test\n`);
+    await daemon.reload();
+    expect(daemon.dns).not.toBe(first);
+    resolver.setServers([`127.0.0.1:${daemon.dns!.port}`]);
+    expect(await resolver.resolve4('web.two.test')).toEqual(['127.0.0.51']);
+
+    writeFileSync(conf, base);
+    await daemon.reload();
+    expect(daemon.dns).toBeUndefined();
+  });
 });
