@@ -57,6 +57,7 @@ function globalsOf(argv: Record<string, unknown>): GlobalOptions {
     caFile: str('ca-file'),
     username: str('username'),
     password: str('password'),
+    apiTokenFile: str('api-token-file'),
     requestTimeout: typeof argv['request-timeout'] === 'number' ? (argv['request-timeout'] as number) : NaN,
     debug: argv['debug'] === true,
   };

@@ -2,8 +2,9 @@
 // turning them into a driver.
 import { DEFAULT_PREFIX, Registry } from '../registry/index.js';
 import type { CtlDriver } from './driver.js';
-import { CtlError, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import { EtcdDriver } from './etcd-driver.js';
+import { ApiDriver, DEFAULT_API_ENDPOINT, parseApiEndpoint } from './api-driver.js';
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
 export const DRIVERS = ['etcd', 'api'] as const;
@@ -18,6 +19,8 @@ export interface GlobalOptions {
   caFile?: string | undefined;
   username?: string | undefined;
   password?: string | undefined;
+  /** Bearer token for the API driver. */
+  apiTokenFile?: string | undefined;
   /** Seconds. */
   requestTimeout: number;
   debug: boolean;
@@ -34,13 +37,14 @@ export interface GlobalFlag {
 /** The global flags, in the order help shows them. */
 export const GLOBAL_FLAGS: readonly GlobalFlag[] = [
   { flag: 'endpoint', type: 'string', default: DEFAULT_ENDPOINT, describe: 'etcd client URLs, comma separated' },
-  { flag: 'driver', type: 'string', default: 'etcd', choices: DRIVERS, describe: 'how to reach the cluster: etcd (directly) or api (not available yet)' },
+  { flag: 'driver', type: 'string', default: 'etcd', choices: DRIVERS, describe: 'how to reach the cluster: etcd (directly) or api (flotillad\'s API; its endpoint defaults to unix:///run/flotilla/flotilla.sock)' },
   { flag: 'etcd-key-prefix', type: 'string', default: DEFAULT_PREFIX, describe: 'key prefix of the cluster in etcd' },
   { flag: 'key-file', type: 'string', describe: 'TLS client key file (PEM)' },
   { flag: 'cert-file', type: 'string', describe: 'TLS client certificate file (PEM)' },
   { flag: 'ca-file', type: 'string', describe: 'TLS CA file (PEM)' },
   { flag: 'username', type: 'string', describe: 'etcd user name' },
   { flag: 'password', type: 'string', describe: 'etcd password' },
+  { flag: 'api-token-file', type: 'string', describe: 'file holding the bearer token for the API driver' },
   { flag: 'request-timeout', type: 'number', default: 3, describe: 'seconds one request may take' },
   { flag: 'debug', type: 'boolean', default: false, describe: 'print stack traces of errors' },
   { flag: 'version', type: 'boolean', describe: 'print the version and exit' },
@@ -99,13 +103,29 @@ export function parseEndpoints(endpoint: string): string[] {
 export function validateGlobals(g: GlobalOptions): void {
   if (!(g.requestTimeout > 0)) throw new UsageError('--request-timeout must be a positive number of seconds');
   if (!(DRIVERS as readonly string[]).includes(g.driver)) throw new UsageError(`--driver must be one of ${DRIVERS.join(', ')}`);
-  parseEndpoints(g.endpoint);
+  if (g.driver === 'api') apiEndpoints(g).forEach((e) => parseApiEndpoint(e));
+  else parseEndpoints(g.endpoint);
+}
+
+/** The API driver's endpoints: the local daemon's socket unless an endpoint other than etcd's default is given. */
+function apiEndpoints(g: GlobalOptions): string[] {
+  if (g.endpoint === DEFAULT_ENDPOINT) return [DEFAULT_API_ENDPOINT];
+  const list = g.endpoint.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  if (list.length === 0) throw new UsageError('--endpoint needs at least one URL');
+  return list;
 }
 
 /** Connects the chosen driver (connections are lazy: nothing is sent yet). */
 export function createDriver(g: GlobalOptions): CtlDriver {
   if (g.driver === 'api') {
-    throw new CtlError('the api driver is not available yet (it needs the daemon API, issue 9); use --driver etcd');
+    return new ApiDriver({
+      endpoints: apiEndpoints(g),
+      caFile: g.caFile || undefined,
+      certFile: g.certFile || undefined,
+      keyFile: g.keyFile || undefined,
+      tokenFile: g.apiTokenFile || undefined,
+      requestTimeoutMs: Math.round(g.requestTimeout * 1000),
+    });
   }
   const registry = Registry.connect({
     endpoints: parseEndpoints(g.endpoint),

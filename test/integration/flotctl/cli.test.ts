@@ -101,11 +101,9 @@ describe('flotctl command line', () => {
   it('fails with exit code 1 for what is not available yet', async () => {
     expect(await run(['status', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'flotctl: status is not available until the daemon API lands (issue 9)\n' });
     expect(await run(['journal', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'flotctl: journal is not available until the daemon API lands (issue 9)\n' });
-    expect(await run(['--driver', 'api', 'list-units'])).toEqual({
-      code: 1,
-      stdout: '',
-      stderr: 'flotctl: the api driver is not available yet (it needs the daemon API, issue 9); use --driver etcd\n',
-    });
+    const api = await run(['--driver', 'api', '--endpoint', 'unix:///nonexistent/flotilla.sock', 'list-units']);
+    expect(api).toMatchObject({ code: 1, stdout: '' });
+    expect(api.stderr).toMatch(/^flotctl: the flotilla API is unreachable at unix:\/\/\/nonexistent\/flotilla\.sock: .*ENOENT.*\n$/);
   });
 
   it('prints its version, help and completion scripts', async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
+import { ApiServer } from '../../../src/api/index.js';
 import { runFlotctl } from '../../../cli/flotctl/run.js';
 import { captureIO } from '../../../src/ctl/io.js';
 import { Engine } from '../../../src/engine/engine.js';
@@ -44,17 +45,39 @@ export interface Cli {
   run(args: string[], opts?: { cwd?: string; tty?: boolean; env?: Record<string, string> }): Promise<CliResult>;
 }
 
+/**
+ * Which driver the harness runs flotctl with: etcd, or with
+ * FLOTCTL_TEST_DRIVER=api (test/integration/api-flotctl.test.ts) the API
+ * driver against an API server on the same prefix.
+ */
+export const DRIVER = process.env['FLOTCTL_TEST_DRIVER'] === 'api' ? 'api' : 'etcd';
+
+/** An API server (as flotillad runs it) on the registry's prefix, on a socket in a temporary folder. */
+async function apiServer(registry: Registry): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'flotctl-api-'));
+  const socketPath = path.join(dir, 'api.sock');
+  const server = new ApiServer({ registry, socketPath });
+  onCleanup(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await server.start();
+  return socketPath;
+}
+
 /** flotctl bound to a fresh prefix of this etcd. Attempts of --block-attempts last 250 ms here. */
 export function cli(endpoints: string[]): Cli {
   const registry = testRegistry(endpoints);
   onCleanup(() => registry.close());
   const prefix = registry.keys.prefix;
+  let socket: Promise<string> | undefined;
   return {
     registry,
     prefix,
     async run(args, opts = {}) {
       const io = captureIO({ cwd: opts.cwd, tty: opts.tty, env: opts.env ?? {} });
-      const code = await runFlotctl(['--endpoint', endpoints.join(','), '--etcd-key-prefix', prefix, ...args], io, { attemptMs: 250 });
+      const target = DRIVER === 'api' ? ['--driver', 'api', '--endpoint', `unix://${await (socket ??= apiServer(registry))}`] : ['--endpoint', endpoints.join(','), '--etcd-key-prefix', prefix];
+      const code = await runFlotctl([...target, ...args], io, { attemptMs: 250 });
       return { code, stdout: io.stdout, stderr: io.stderr };
     },
   };
