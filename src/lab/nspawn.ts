@@ -2,6 +2,7 @@
 // finding the node's own systemd (PID 1 inside it) among nspawn's children.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { findCheckout } from './flotillad-files.js';
 import { NODE_TARGET } from './rootfs.js';
 import { childrenOf, comm } from './proc.js';
 
@@ -12,7 +13,7 @@ const BOOT_SCRIPT = [
   'set -e',
   'mkdir -p /run/systemd/nspawn',
   'mount -t tmpfs tmpfs /run/systemd/nspawn',
-  `exec systemd-nspawn -D "$1" -M "$2" --register=no --keep-unit -b -- systemd.unit=${NODE_TARGET}`,
+  `exec systemd-nspawn -D "$1" -M "$2" --register=no --keep-unit --bind-ro="$3" -b -- systemd.unit=${NODE_TARGET}`,
 ].join('\n');
 
 export interface NspawnProcess {
@@ -32,7 +33,10 @@ export function startNspawn(root: string, name: string, logFile: string): Nspawn
   try {
     const child = spawn(
       'unshare',
-      ['-m', '--propagation', 'private', 'sh', '-c', BOOT_SCRIPT, 'lab-node-boot', root, name],
+      // The checkout is bound in read-only at its own path: the overlay shows
+      // the host's root, but nspawn mounts a fresh tmpfs on the node's /tmp,
+      // which would hide a checkout under /tmp (where CI may clone it).
+      ['-m', '--propagation', 'private', 'sh', '-c', BOOT_SCRIPT, 'lab-node-boot', root, name, findCheckout()],
       // detached: setsid, so a signal to our process group never reaches the node.
       { detached: true, stdio: ['ignore', log, log], env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' } },
     );
