@@ -122,6 +122,23 @@ describe.skipIf(skipWithoutNodes('lifecycle scenarios (test/e2e/scenarios-lifecy
     expect(await c.activeOn('rep-start.service')).toEqual([node]);
   });
 
+  it('restart runs a new process; start of a unit that fails fails, naming it and its machine', async () => {
+    await c.ctl('start', c.writeUnit('again.service', SLEEP(1801)));
+    const node = await c.activeOnOne('again.service');
+    const pid = await c.show(node, 'again.service', 'MainPID');
+    expect(await c.ctl('restart', 'again.service')).toContain('Unit again.service launched on');
+    expect(await c.isActive(node, 'again.service')).toBe('active');
+    expect(await c.show(node, 'again.service', 'MainPID')).not.toBe(pid);
+
+    c.writeUnit('broken.service', '[Service]\nType=oneshot\nExecStart=/bin/false\n');
+    const r = await c.flotctl('start', 'broken.service');
+    expect(r.code).toBe(1);
+    const where = await c.scheduledOn('broken.service');
+    expect(where).toBeDefined();
+    expect(r.stderr).toContain(`broken.service failed on ${c.machineId(where!).slice(0, 8)}`);
+    expect(await c.isActive(where!, 'broken.service')).toBe('failed');
+  });
+
   it('cat prints the unit file as stored (canonical form), and -o json its text and hash', async () => {
     const canonical = '[Unit]\nDescription=cat me\nAfter=network.target\n\n[Service]\nExecStart=/bin/sleep 1401\nRestart=no\n\n[X-Fleet]\nConflicts=other.service\n';
     c.writeUnit('cat-me.service', canonical);
