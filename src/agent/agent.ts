@@ -238,21 +238,23 @@ export class Agent {
   }
 
   private async fetchFiles(wanted: readonly { name: string; hash: string }[]): Promise<void> {
-    const missing = wanted.filter((w) => !this.files.has(w.hash));
-    await Promise.all(
-      missing.map(async ({ name, hash }) => {
-        const unit = await this.opts.registry.getUnit(name);
-        // The decision may be ahead of or behind the unit file: wait for them to agree.
-        if (!unit || unit.hash !== hash) return;
-        let install = false;
-        try {
-          install = hasSection(parseUnitFile(unit.text, { unit: name }), 'Install');
-        } catch {
-          // stored files are canonical; an unreadable one is still written as is
-        }
-        this.files.set(hash, { text: unit.text, install });
-      }),
-    );
+    // One unit per missing hash, all read in a few requests.
+    const missing = new Map<string, string>();
+    for (const w of wanted) if (!this.files.has(w.hash) && !missing.has(w.hash)) missing.set(w.hash, w.name);
+    if (missing.size === 0) return;
+    const units = await this.opts.registry.getUnits([...missing.values()]);
+    for (const [hash, name] of missing) {
+      const unit = units.get(name);
+      // The decision may be ahead of or behind the unit file: wait for them to agree.
+      if (!unit || unit.hash !== hash) continue;
+      let install = false;
+      try {
+        install = hasSection(parseUnitFile(unit.text, { unit: name }), 'Install');
+      } catch {
+        // stored files are canonical; an unreadable one is still written as is
+      }
+      this.files.set(hash, { text: unit.text, install });
+    }
   }
 
   private requirementsOf(name: string, hash: string): Requirements | undefined {

@@ -96,9 +96,13 @@ export interface CtlDriver {
   listPending(): Promise<PendingInfo[]>;
   /** Writes units all or nothing; an existing unit with other contents is refused unless replace. */
   createUnits(units: readonly NewUnit[], opts: { replace: boolean }): Promise<Map<string, CreateResult>>;
+  /** createUnits, also giving the units it writes (created or replaced) this desired state in the same writes. Without it, setDesiredState follows. */
+  createUnitsInState?(units: readonly NewUnit[], opts: { replace: boolean }, state: DesiredState): Promise<Map<string, CreateResult>>;
   /** Refuses unknown units before writing anything. */
   setDesiredState(names: readonly string[], state: DesiredState): Promise<void>;
   destroyUnit(name: string): Promise<void>;
+  /** Many units in a few requests; unknown units are refused after the others are destroyed. Without it, destroyUnit one by one. */
+  destroyUnits?(names: readonly string[]): Promise<void>;
   watch(): Promise<ClusterWatch>;
   close(): Promise<void>;
 }

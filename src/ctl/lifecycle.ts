@@ -18,16 +18,31 @@ export function blockAttempts(opts: { noBlock?: boolean | undefined; blockAttemp
 
 /** Submits units not yet in the registry (and with replace, changed ones). */
 export async function submitUnits(ctx: CtlContext, args: readonly string[], replace: boolean): Promise<void> {
+  await submit(ctx, args, replace);
+}
+
+/**
+ * Submits as submitUnits does; given a state, and when the driver can, the
+ * units it writes get that desired state in the same writes. Returns those
+ * units (written with the state), so the caller neither reads them back nor
+ * sets their state again: for new units, start is two requests, not five,
+ * and the engine sees one change, not two.
+ */
+async function submit(ctx: CtlContext, args: readonly string[], replace: boolean, state?: DesiredState): Promise<Map<string, StoredUnit>> {
   const driver = ctx.driver();
   const plan = await planSubmit(driver, args, { replace, read: localReader(ctx.io.cwd) });
   for (const w of plan.warnings) ctx.warn(w);
-  if (plan.writes.length === 0) return;
-  const results = await driver.createUnits(plan.writes, { replace });
+  const written = new Map<string, StoredUnit>();
+  if (plan.writes.length === 0) return written;
+  const inState = state !== undefined && driver.createUnitsInState !== undefined;
+  const results = inState ? await driver.createUnitsInState!(plan.writes, { replace }, state) : await driver.createUnits(plan.writes, { replace });
   for (const w of plan.writes) {
     const r = results.get(w.name);
     if (r === 'created') ctx.out(`Unit ${w.name} inactive\n`);
     else if (r === 'replaced') ctx.out(`Unit ${w.name} replaced\n`);
+    if (inState && (r === 'created' || r === 'replaced')) written.set(w.name, { ...w, desiredState: state });
   }
+  return written;
 }
 
 async function storedOrFail(ctx: CtlContext, names: readonly string[]): Promise<Map<string, StoredUnit>> {
@@ -68,15 +83,26 @@ const VERB: Record<DesiredState, string> = { launched: 'start', loaded: 'load', 
 export async function loadOrStart(ctx: CtlContext, args: readonly string[], state: 'loaded' | 'launched', opts: { replace: boolean; attempts: number }): Promise<void> {
   const names = unitNames(args);
   refuseTemplates(names, state === 'launched' ? 'started' : 'loaded');
-  await submitUnits(ctx, args, opts.replace);
-  const stored = await storedOrFail(ctx, names);
-  await transition(ctx, names, stored, state, opts.attempts);
+  const written = await submit(ctx, args, opts.replace, state);
+  const rest = names.filter((n) => !written.has(n));
+  const stored = new Map([...written, ...(rest.length > 0 ? await storedOrFail(ctx, rest) : [])]);
+  await transition(ctx, names, stored, state, opts.attempts, undefined, written);
 }
 
-async function transition(ctx: CtlContext, names: readonly string[], stored: Map<string, StoredUnit>, state: 'loaded' | 'launched' | 'inactive', attempts: number, gone?: (n: string) => string): Promise<void> {
+async function transition(
+  ctx: CtlContext,
+  names: readonly string[],
+  stored: Map<string, StoredUnit>,
+  state: 'loaded' | 'launched' | 'inactive',
+  attempts: number,
+  gone?: (n: string) => string,
+  // units already written in this state (by submit)
+  alreadySet?: ReadonlyMap<string, StoredUnit>,
+): Promise<void> {
   const verb = VERB[state];
   await withWatch(ctx, attempts >= 0, async (watch) => {
-    await ctx.driver().setDesiredState(names, state);
+    const toSet = alreadySet ? names.filter((n) => !alreadySet.has(n)) : names;
+    if (toSet.length > 0) await ctx.driver().setDesiredState(toSet, state);
     const targets: WaitTarget[] = [];
     for (const n of names) {
       const u = stored.get(n)!;
@@ -120,8 +146,10 @@ export async function destroy(ctx: CtlContext, args: readonly string[], attempts
   const driver = ctx.driver();
   await withWatch(ctx, attempts >= 0, async (watch) => {
     const targets: WaitTarget[] = [];
+    // In a few transactions when the driver can (100 units: ~1.2 s one by one, ~20 ms batched).
+    if (driver.destroyUnits) await driver.destroyUnits(names);
     for (const n of names) {
-      await driver.destroyUnit(n);
+      if (!driver.destroyUnits) await driver.destroyUnit(n);
       if (attempts < 0 || units.get(n)!.global) ctx.out(`Destroyed ${n}\n`);
       else targets.push({ unit: n, goal: 'gone', doneText: `Destroyed ${n}` });
     }

@@ -120,6 +120,17 @@ describe('units', () => {
     await lease.revoke();
   });
 
+  it('destroys many units in a few transactions; an unknown one is refused after the others are gone', async () => {
+    const r = registry();
+    const names = Array.from({ length: 60 }, (_, i) => `many-${i}.service`);
+    await r.createUnits(names.map((n) => unitRecord(n)), { desiredState: 'launched' });
+    await expect(r.destroyUnits([...names, 'nope.service'])).rejects.toThrow(/unit nope.service does not exist/);
+    expect((await r.listPrefix(r.keys.prefix)).items.map((kv) => kv.key)).toEqual([]);
+    await r.createUnits(names.map((n) => unitRecord(n)));
+    await r.destroyUnits(names);
+    expect(await r.listUnits()).toEqual([]);
+  });
+
   it('lists 10,000 units in pages within etcd request limits', async () => {
     const r = registry();
     const client = r.client;
