@@ -4,6 +4,7 @@
 // file only when the hash it runs differs, so its etcd traffic grows with its
 // own units, not with the cluster.
 import { silentLogger, type Logger } from '../log.js';
+import { ReconcileLoop } from '../reconcile-loop.js';
 import {
   Informer,
   decode,
@@ -60,13 +61,7 @@ export class Agent {
   /** Units this agent started (or found running) and has not stopped since. */
   private readonly launched = new Set<string>();
   private machine: MachineRecord;
-  private running: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private resync: NodeJS.Timeout | undefined;
-  private dirty = false;
-  private stopped = false;
-  private ready = false;
-  private idleWaiters: (() => void)[] = [];
+  private readonly loop: ReconcileLoop;
   private readonly offs: (() => void)[] = [];
 
   constructor(private readonly opts: AgentOptions) {
@@ -79,6 +74,15 @@ export class Agent {
     this.schedule = new Informer(r, k.scheduleOf(opts.machine.id), decode.decision, { logger: this.log });
     this.globals = new Informer(r, k.globalPrefix, decode.global, { logger: this.log });
     this.metadata = new Informer(r, k.metadataOf(opts.machine.id), decode.metadata, { logger: this.log });
+    this.loop = new ReconcileLoop({
+      pass: () => this.pass(),
+      delayMs: () => opts.batchDelayMs ?? 2,
+      onError: (err) => {
+        this.log.error('reconcile pass failed; retrying', { error: (err as Error).message });
+        return 'retry';
+      },
+      resyncMs: opts.resyncMs ?? 60_000,
+    });
   }
 
   /** Registers the machine (a duplicate ID is thrown) and starts reconciling. */
@@ -100,10 +104,7 @@ export class Agent {
       this.offs.push(inf.subscribe(() => this.kick()));
     }
     await Promise.all([this.schedule.start(), this.globals.start(), this.metadata.start()]);
-    this.ready = true;
-    this.resync = setInterval(() => this.kick(), this.opts.resyncMs ?? 60_000);
-    this.resync.unref();
-    this.kick();
+    this.loop.start();
   }
 
   /**
@@ -111,10 +112,7 @@ export class Agent {
    * local unit first, then withdraws the machine, so its units move.
    */
   async stop(opts: { purge: boolean }): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.resync) clearInterval(this.resync);
-    await this.running?.catch(() => undefined);
+    await this.loop.stop();
     for (const off of this.offs) off();
     await Promise.all([this.schedule.stop(), this.globals.stop(), this.metadata.stop()]);
     if (opts.purge) {
@@ -123,7 +121,6 @@ export class Agent {
       await this.execute(names.map((name) => ({ kind: 'unload', name }) as const));
     }
     await this.presence.stop();
-    this.releaseIdle();
   }
 
   /** New machine record (SIGHUP: metadata, public IP); global units are re-evaluated. */
@@ -135,41 +132,11 @@ export class Agent {
 
   /** Resolves when no pass is running or due (tests, benchmarks). */
   whenIdle(): Promise<void> {
-    if (!this.running && !this.timer && !this.dirty) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.loop.whenIdle();
   }
 
   private kick(): void {
-    if (this.stopped || !this.ready) return;
-    this.dirty = true;
-    if (this.running || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.runPasses().finally(() => {
-        this.running = undefined;
-        if (this.dirty && !this.stopped) this.kick();
-        else this.releaseIdle();
-      });
-    }, this.opts.batchDelayMs ?? 2);
-  }
-
-  private releaseIdle(): void {
-    const w = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const f of w) f();
-  }
-
-  private async runPasses(): Promise<void> {
-    while (this.dirty && !this.stopped) {
-      this.dirty = false;
-      try {
-        await this.pass();
-      } catch (err) {
-        this.log.error('reconcile pass failed; retrying', { error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, 1_000).unref());
-        this.dirty = true;
-      }
-    }
+    this.loop.kick();
   }
 
   /** One level-triggered pass: desired (registry) against current (systemd). */

@@ -3,6 +3,7 @@
 // with the pure scheduler and commits it in batched, fenced transactions.
 // No truth lives here: a new leader starts from the registry and converges.
 import { silentLogger, type Logger } from '../log.js';
+import { ReconcileLoop } from '../reconcile-loop.js';
 import {
   Informer,
   NotLeaderError,
@@ -79,14 +80,8 @@ export class EngineReconciler {
   private readonly pending: Informer<PendingRecord>;
   private readonly parsed = new Map<string, ParsedRequirements>();
   private readonly files = new Map<string, UnitFile>();
-  private stopped = false;
-  private ready = false;
-  private running: Promise<void> | undefined;
-  private dirty = false;
-  private timer: NodeJS.Timeout | undefined;
-  private resync: NodeJS.Timeout | undefined;
+  private readonly loop: ReconcileLoop;
   private readonly listeners: (() => void)[] = [];
-  private idleWaiters: (() => void)[] = [];
   /** Revisions of our own plan transactions not yet seen coming back. */
   private readonly ownRevisions = new Set<number>();
 
@@ -101,6 +96,24 @@ export class EngineReconciler {
     this.metadata = new Informer(r, k.metadataPrefix, decode.metadata, infOpts);
     this.decisions = new Informer(r, k.schedulePrefix, decode.decision, infOpts);
     this.pending = new Informer(r, k.pendingPrefix, decode.pending, infOpts);
+    this.loop = new ReconcileLoop({
+      pass: () => this.pass(),
+      // Wait at least as long as the last pass took, so that under a flood
+      // of events the engine spends at most half its time planning and each
+      // pass takes in a larger batch.
+      delayMs: () => Math.max(opts.batchDelayMs ?? 5, Math.min(this.stats.lastPassMs, 1_000)),
+      onError: (err) => {
+        if (err instanceof NotLeaderError) {
+          this.log.warn('plan refused: no longer the leader', {});
+          opts.onDeposed?.(err.message);
+          return 'stop';
+        }
+        this.log.error('reconcile pass failed; retrying', { error: (err as Error).message });
+        return 'retry';
+      },
+      retryMs: 500,
+      resyncMs: opts.resyncMs ?? 60_000,
+    });
   }
 
   private get informers(): Informer<unknown>[] {
@@ -124,71 +137,25 @@ export class EngineReconciler {
     const started = performance.now();
     await Promise.all(this.informers.map((inf) => inf.start()));
     this.stats.listMs = performance.now() - started;
-    this.ready = true;
-    this.resync = setInterval(() => this.kick(), this.opts.resyncMs ?? 60_000);
-    this.resync.unref();
-    this.kick();
+    // No pass on half-filled caches: kicks count from here.
+    this.loop.start();
   }
 
   /** Stops at once: no further plan is committed by this reconciler. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.resync) clearInterval(this.resync);
+    const stopping = this.loop.stop();
     for (const off of this.listeners) off();
     await Promise.all(this.informers.map((inf) => inf.stop()));
-    await this.running?.catch(() => undefined);
-    this.releaseIdle();
+    await stopping;
   }
 
   /** Resolves when no pass is running or due (for tests and benchmarks). */
   whenIdle(): Promise<void> {
-    if (!this.running && !this.timer && !this.dirty) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.loop.whenIdle();
   }
 
   private kick(): void {
-    // No pass on half-filled caches: start() kicks once all are listed.
-    if (this.stopped || !this.ready) return;
-    this.dirty = true;
-    if (this.running || this.timer) return;
-    // Wait at least as long as the last pass took, so that under a flood of
-    // events the engine spends at most half its time planning and each pass
-    // takes in a larger batch.
-    const delay = Math.max(this.opts.batchDelayMs ?? 5, Math.min(this.stats.lastPassMs, 1_000));
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.runPasses().finally(() => {
-        this.running = undefined;
-        if (this.dirty && !this.stopped) this.kick();
-        else this.releaseIdle();
-      });
-    }, delay);
-  }
-
-  private releaseIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  private async runPasses(): Promise<void> {
-    while (this.dirty && !this.stopped) {
-      this.dirty = false;
-      try {
-        await this.pass();
-      } catch (err) {
-        if (err instanceof NotLeaderError) {
-          this.log.warn('plan refused: no longer the leader', {});
-          this.stopped = true;
-          this.opts.onDeposed?.(err.message);
-          return;
-        }
-        this.log.error('reconcile pass failed; retrying', { error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, 500));
-        this.dirty = true;
-      }
-    }
+    this.loop.kick();
   }
 
   /** One level-triggered pass: registry state in, fenced plan out. */
@@ -239,7 +206,7 @@ export class EngineReconciler {
       if (!stillPending.has(unit)) ops.push({ type: 'clear-pending', unit });
     }
 
-    if (ops.length > 0 && !this.stopped) {
+    if (ops.length > 0 && !this.loop.isStopped) {
       const commitStart = performance.now();
       const res = await this.opts.registry.applyPlan(this.opts.token, ops);
       const committed = performance.now();

@@ -1,0 +1,94 @@
+// The level-triggered loop the engine and the agent share: any event kicks
+// it; kicks that arrive while a pass is due or running fold into one more
+// pass; a failed pass is retried after a pause; stop() ends it for good.
+// What a pass does (compare desired with actual and act) is the owner's.
+export interface ReconcileLoopOptions {
+  /** One pass. */
+  pass: () => Promise<void>;
+  /** Delay before a kicked pass runs, so events arriving together share it. */
+  delayMs: () => number;
+  /** A failed pass: 'retry' after retryMs, or 'stop' the loop. */
+  onError: (err: unknown) => 'retry' | 'stop';
+  retryMs?: number;
+  /** Safety-net pass interval, in case an event was missed. */
+  resyncMs?: number | undefined;
+}
+
+export class ReconcileLoop {
+  private running: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private resync: NodeJS.Timeout | undefined;
+  private dirty = false;
+  private started = false;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: ReconcileLoopOptions) {}
+
+  /** Begins: kicks are ignored until now (no pass on half-filled caches). */
+  start(): void {
+    this.started = true;
+    if (this.opts.resyncMs !== undefined) {
+      this.resync = setInterval(() => this.kick(), this.opts.resyncMs);
+      this.resync.unref();
+    }
+    this.kick();
+  }
+
+  /** Something changed: a pass will run. */
+  kick(): void {
+    if (this.stopped || !this.started) return;
+    this.dirty = true;
+    if (this.running || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.runPasses().finally(() => {
+        this.running = undefined;
+        if (this.dirty && !this.stopped) this.kick();
+        else this.releaseIdle();
+      });
+    }, this.opts.delayMs());
+  }
+
+  /** No further pass starts; resolves when a running one has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.resync) clearInterval(this.resync);
+    await this.running?.catch(() => undefined);
+    this.releaseIdle();
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Resolves when no pass is running or due (tests, benchmarks). */
+  whenIdle(): Promise<void> {
+    if (!this.running && !this.timer && !this.dirty) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private releaseIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async runPasses(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false;
+      try {
+        await this.opts.pass();
+      } catch (err) {
+        if (this.opts.onError(err) === 'stop') {
+          this.stopped = true;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 1_000).unref());
+        this.dirty = true;
+      }
+    }
+  }
+}
