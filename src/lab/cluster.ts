@@ -330,6 +330,15 @@ export function envFileText(endpoints: readonly string[]): string {
   return `export FLOTCTL_ENDPOINT=${endpoints.join(',')}\nexport FLOTILLA_ETCD_SERVERS=${endpoints.join(',')}\n`;
 }
 
+/** flotillad's DNS front in each node: port 53 on the node's address, FLOTILLA_LAB_DNS_PORT to change, 'off' for none. */
+function labDnsPort(): number | undefined {
+  const v = process.env['FLOTILLA_LAB_DNS_PORT'] ?? '53';
+  if (v === 'off' || v === '') return undefined;
+  const port = Number(v);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new LabError(`FLOTILLA_LAB_DNS_PORT=${v} is not a port (or 'off')`);
+  return port;
+}
+
 async function bootLabNode(
   layout: LabLayout,
   state: LabState,
@@ -344,6 +353,7 @@ async function bootLabNode(
     etcdEndpoints: state.etcd.endpoints,
     ip,
     metadata,
+    dnsPort: labDnsPort(),
   });
   const node = await bootNode({ stateDir: layout.nodesDir, name, ip, wants: [FLOTILLAD_UNIT], files });
   const record: LabNodeRecord = {

@@ -1,7 +1,8 @@
 // What makes a lab node a flotilla machine: units/flotillad.service as
 // installed on a real machine, a drop-in that runs the checkout's build
 // instead (the node sees the host's files through its overlay), and the
-// node's /etc/flotilla/flotilla.conf.
+// node's /etc/flotilla/flotilla.conf (with the DNS front on the node's
+// address), and flotctl on the node's PATH for sidekick units.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,8 @@ export interface FlotilladSetup {
   /** Seconds; short in the lab so that a killed node's units move quickly. */
   agentTtl?: number;
   engineTtl?: number;
+  /** Port of flotillad's DNS front on the node's address; undefined: none. */
+  dnsPort?: number | undefined;
 }
 
 /** The checkout this module belongs to: the nearest folder up with flotilla's package.json. */
@@ -59,12 +62,18 @@ export function flotilladFiles(setup: FlotilladSetup): Record<string, string> {
     `metadata=${formatMetadata(setup.metadata)}`,
     `agent_ttl=${setup.agentTtl ?? 5}`,
     `engine_ttl=${setup.engineTtl ?? 5}`,
+    ...(setup.dnsPort !== undefined ? [`dns_listen=${setup.ip}:${setup.dnsPort}`] : []),
     '',
   ].join('\n');
+  // flotctl on the PATH, pointed at the lab's etcd, as sidekick units expect
+  // (units/web-announce@.service runs /usr/local/bin/flotctl announce).
+  const flotctl = `#!/bin/sh\nexec ${unitPath(setup.nodeBinary)} ${unitPath(path.join(setup.checkout, 'dist', 'cli', 'flotctl.js'))} "$@"\n`;
   return {
     [`/etc/systemd/system/${FLOTILLAD_UNIT}`]: unit,
     [`/etc/systemd/system/${FLOTILLAD_UNIT}.d/lab.conf`]: dropIn,
     '/etc/flotilla/flotilla.conf': conf,
+    '/etc/flotilla/flotctl.env': `FLOTCTL_ENDPOINT=${setup.etcdEndpoints.join(',')}\n`,
+    '/usr/local/bin/flotctl': flotctl,
   };
 }
 

@@ -76,8 +76,9 @@ function targetUnit(wants: readonly string[]): string {
 // Writes a file inside root without following symlinks: the root is an
 // overlay of the host, whose absolute symlinks (say /etc/systemd/system/x ->
 // /lib/...) would otherwise lead the write onto the host's own files.
+// A file that starts with '#!' is a script: it is made executable.
 async function put(root: string, file: string, content: string): Promise<void> {
-  await writeFile(await freshPath(root, file), content, { flag: 'wx' });
+  await writeFile(await freshPath(root, file), content, { flag: 'wx', mode: content.startsWith('#!') ? 0o755 : 0o644 });
 }
 
 // The host path of a node file, with its folders created as plain folders
