@@ -3,6 +3,7 @@
 // data directory. Used by the test harness and by flotilla-lab.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,11 +23,22 @@ export interface EtcdClusterOptions {
   clientPorts?: number[];
   /** Extra command-line flags for every member. */
   extraArgs?: string[];
+  /** Serve clients on https and require certificates signed by caFile (peers stay plain http). */
+  tls?: EtcdTls | undefined;
   /**
    * Start members in sessions of their own and let them outlive this process
    * (flotilla-lab: the lab runs on after the CLI exits; its pid files find them).
    */
   detached?: boolean;
+}
+
+/** PEM files: etcd's own certificate, and the client certificate the harness checks health with. */
+export interface EtcdTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  clientCertFile: string;
+  clientKeyFile: string;
 }
 
 export class EtcdHarnessError extends Error {
@@ -70,6 +82,7 @@ export class EtcdCluster {
     private readonly initialCluster: string,
     private readonly extraArgs: string[],
     private readonly detached: boolean,
+    private readonly tls: EtcdTls | undefined = undefined,
   ) {}
 
   /** Client URLs of every member, in member order. */
@@ -112,7 +125,7 @@ export class EtcdCluster {
         mkdirSync(home, { recursive: true });
         state.push({
           name,
-          clientUrl: `http://${host}:${clientPorts[i]}`,
+          clientUrl: `${opts.tls ? 'https' : 'http'}://${host}:${clientPorts[i]}`,
           peerUrl: `http://${host}:${peerPorts[i]}`,
           home,
           dataDir: path.join(home, 'data'),
@@ -123,7 +136,7 @@ export class EtcdCluster {
         });
       }
       const initialCluster = state.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-      const cluster = new EtcdCluster(opts.dir, binary, state, initialCluster, opts.extraArgs ?? [], opts.detached ?? false);
+      const cluster = new EtcdCluster(opts.dir, binary, state, initialCluster, opts.extraArgs ?? [], opts.detached ?? false, opts.tls);
       try {
         for (let i = 0; i < count; i++) cluster.spawnMember(i);
         await Promise.all(state.map((_, i) => cluster.waitHealthy(i, timeoutMs)));
@@ -203,6 +216,9 @@ export class EtcdCluster {
       '--initial-cluster-token', `flotilla-${path.basename(this.dir)}-${new URL(this.state[0]?.peerUrl ?? 'http://x:0').port}`,
       '--logger', 'zap',
       '--log-outputs', 'stderr',
+      ...(this.tls
+        ? ['--cert-file', this.tls.certFile, '--key-file', this.tls.keyFile, '--client-cert-auth', '--trusted-ca-file', this.tls.caFile]
+        : []),
       ...this.extraArgs,
     ];
     const log = openSync(m.logFile, 'a');
@@ -262,7 +278,7 @@ export class EtcdCluster {
       if (!m.child) {
         throw new EtcdHarnessError(`etcd member ${m.name} exited during start-up; log tail:\n${tail(m.logFile)}`);
       }
-      if (await isHealthy(m.clientUrl)) return;
+      if (await isHealthy(m.clientUrl, this.tls)) return;
       if (Date.now() > deadline) {
         throw new EtcdHarnessError(
           `etcd member ${m.name} at ${m.clientUrl} not healthy after ${timeoutMs} ms; log tail:\n${tail(m.logFile)}`,
@@ -273,8 +289,9 @@ export class EtcdCluster {
   }
 }
 
-/** True when the member at clientUrl answers /health with health "true". */
-export async function isHealthy(clientUrl: string): Promise<boolean> {
+/** True when the member at clientUrl answers /health with health "true" (over https with tls's client certificate). */
+export async function isHealthy(clientUrl: string, tls?: EtcdTls): Promise<boolean> {
+  if (tls !== undefined && clientUrl.startsWith('https:')) return isHealthyTls(clientUrl, tls);
   try {
     const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
     if (!res.ok) return false;
@@ -283,6 +300,34 @@ export async function isHealthy(clientUrl: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+function isHealthyTls(clientUrl: string, tls: EtcdTls): Promise<boolean> {
+  let ca: Buffer, cert: Buffer, key: Buffer;
+  try {
+    [ca, cert, key] = [readFileSync(tls.caFile), readFileSync(tls.clientCertFile), readFileSync(tls.clientKeyFile)];
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const req = httpsRequest(`${clientUrl}/health`, { ca, cert, key, timeout: 1_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        try {
+          const health = (JSON.parse(body) as { health?: unknown }).health;
+          resolve(res.statusCode === 200 && (health === 'true' || health === true));
+        } catch {
+          resolve(false);
+        }
+      });
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }
 
 /**
