@@ -16,6 +16,7 @@
 #   --metadata k=v,k2=v2   flotillad's metadata
 #   --agent-ttl S          flotillad's agent_ttl  (omitted: flotillad's default)
 #   --engine-ttl S         flotillad's engine_ttl (omitted: flotillad's default)
+#   --dns-listen HOST:PORT flotillad's dns_listen, the DNS front (omitted: off)
 #   --flotilla-dir DIR     the built checkout (dist/, node_modules/, units/) as
 #                          the node sees it (default /opt/flotilla)
 #   --node BIN             Node.js 20+ as the node sees it (default /usr/bin/node)
@@ -29,14 +30,15 @@
 #   /etc/systemd/system/flotillad.service          units/flotillad.service as is
 #   /etc/systemd/system/flotillad.service.d/NAME   ExecStart= node DIR/dist/cli/flotillad.js,
 #                                                  ConditionPathExists= on it
-#   /etc/flotilla/flotilla.conf                    etcd_servers, public_ip, metadata, TTLs
+#   /etc/flotilla/flotilla.conf                    etcd_servers, public_ip, metadata, TTLs, dns_listen
+#   /etc/flotilla/flotctl.env                      FLOTCTL_ENDPOINT= etcd_servers
 #   /usr/local/bin/flotctl                         flotctl on the PATH, pointed at etcd_servers
 #   /etc/default/etcd                              etcd members only
 # Live (--root /), it then enables flotillad (and etcd on members, disabled on
 # the others) and restarts them. Idempotent: run it again with new values.
 set -euo pipefail
 
-name="" ip="" index="" peers="" servers="" metadata="" agent_ttl="" engine_ttl=""
+name="" ip="" index="" peers="" servers="" metadata="" agent_ttl="" engine_ttl="" dns_listen=""
 dir=/opt/flotilla node=/usr/bin/node dropin=checkout.conf root=/
 die() { echo "provision: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
     --metadata) metadata=$2 ;;
     --agent-ttl) agent_ttl=$2 ;;
     --engine-ttl) engine_ttl=$2 ;;
+    --dns-listen) dns_listen=$2 ;;
     --flotilla-dir) dir=$2 ;;
     --node) node=$2 ;;
     --dropin) dropin=$2 ;;
@@ -121,7 +124,10 @@ CONF
   echo "metadata=$metadata"
   [ -z "$agent_ttl" ] || echo "agent_ttl=$agent_ttl"
   [ -z "$engine_ttl" ] || echo "engine_ttl=$engine_ttl"
+  [ -z "$dns_listen" ] || echo "dns_listen=$dns_listen"
 } | put /etc/flotilla/flotilla.conf 644
+# For units that run flotctl (EnvironmentFile=, e.g. units/web-announce@.service).
+echo "FLOTCTL_ENDPOINT=$servers" | put /etc/flotilla/flotctl.env 644
 put /usr/local/bin/flotctl 755 <<WRAP
 #!/bin/sh
 # flotctl on the PATH (provision.sh); talks to this node's etcd_servers.
