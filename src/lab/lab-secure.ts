@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { IOptions } from 'etcd3';
 import { DEFAULT_PREFIX } from '../registry/keys.js';
 import { run } from './exec.js';
 
@@ -197,4 +198,29 @@ export function nodeEtcdCredentials(creds: LabCredentials): NodeEtcdCredentials 
 // One shell word.
 function shq(s: string): string {
   return /^[A-Za-z0-9/._+@:=-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * A node's files (flotilladFiles) for a secure lab: the credentials added
+ * under NODE_ETCD_DIR, and flotilla.conf and flotctl.env naming them.
+ */
+export function secureNodeFiles(files: Readonly<Record<string, string>>, creds: LabCredentials): { files: Record<string, string>; privateFiles: string[] } {
+  const node = nodeEtcdCredentials(creds);
+  const out: Record<string, string> = { ...files, ...node.files };
+  const append = (file: string, lines: string[]): void => {
+    const text = out[file] ?? '';
+    out[file] = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${lines.join('\n')}\n`;
+  };
+  append('/etc/flotilla/flotilla.conf', node.conf);
+  append('/etc/flotilla/flotctl.env', node.env);
+  return { files: out, privateFiles: node.privateFiles };
+}
+
+/** Etcd3 client options (credentials, auth) for the lab's own calls. */
+export function etcd3Options(creds: LabCredentials | undefined): Pick<IOptions, 'credentials' | 'auth'> {
+  if (creds === undefined) return {};
+  return {
+    credentials: { rootCertificate: readFileSync(creds.caFile), certChain: readFileSync(creds.certFile), privateKey: readFileSync(creds.keyFile) },
+    auth: { username: creds.username, password: creds.password },
+  };
 }

@@ -26,6 +26,8 @@ export interface BootOptions {
   wants?: string[];
   /** Extra files written into the node's root before boot, by absolute path inside the node. */
   files?: Record<string, string>;
+  /** Of files, those written with mode 0600 (keys, passwords). */
+  privateFiles?: readonly string[];
   /** How long boot may take until `running` or `degraded`; default 60 s. */
   bootTimeoutMs?: number;
 }
@@ -64,7 +66,7 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
   try {
     await Promise.all([mkdir(layout.upper), mkdir(layout.work), mkdir(layout.root)]);
     await mountOverlay({ upper: layout.upper, work: layout.work, target: layout.root });
-    await prepareRoot(layout.root, identity, { wants: opts.wants ?? [], files: opts.files ?? {} });
+    await prepareRoot(layout.root, identity, { wants: opts.wants ?? [], files: opts.files ?? {}, privateFiles: opts.privateFiles ?? [] });
     const nspawn = startNspawn(layout.root, identity.name, layout.log);
     Object.assign(record, { nspawnPid: nspawn.pid, nspawnStart: startTime(nspawn.pid) });
     writeRecord(layout, record);

@@ -43,7 +43,7 @@ export interface NodeIdentity {
 export async function prepareRoot(
   root: string,
   identity: NodeIdentity,
-  opts: { wants: readonly string[]; files: Readonly<Record<string, string>> },
+  opts: { wants: readonly string[]; files: Readonly<Record<string, string>>; privateFiles?: readonly string[] },
 ): Promise<void> {
   await put(root, '/etc/machine-id', `${identity.machineId}\n`);
   await put(root, '/etc/hostname', `${identity.name}\n`);
@@ -58,7 +58,7 @@ export async function prepareRoot(
     const link = await freshPath(root, `/etc/systemd/system/${unit}`);
     await symlink('/dev/null', link);
   }
-  for (const [file, content] of Object.entries(opts.files)) await put(root, file, content);
+  for (const [file, content] of Object.entries(opts.files)) await put(root, file, content, opts.privateFiles?.includes(file) ? 0o600 : undefined);
 }
 
 function targetUnit(wants: readonly string[]): string {
@@ -77,8 +77,8 @@ function targetUnit(wants: readonly string[]): string {
 // overlay of the host, whose absolute symlinks (say /etc/systemd/system/x ->
 // /lib/...) would otherwise lead the write onto the host's own files.
 // A file that starts with '#!' is a script: it is made executable.
-async function put(root: string, file: string, content: string): Promise<void> {
-  await writeFile(await freshPath(root, file), content, { flag: 'wx', mode: content.startsWith('#!') ? 0o755 : 0o644 });
+async function put(root: string, file: string, content: string, mode?: number): Promise<void> {
+  await writeFile(await freshPath(root, file), content, { flag: 'wx', mode: mode ?? (content.startsWith('#!') ? 0o755 : 0o644) });
 }
 
 // The host path of a node file, with its folders created as plain folders
