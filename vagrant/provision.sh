@@ -17,6 +17,10 @@
 #   --agent-ttl S          flotillad's agent_ttl  (omitted: flotillad's default)
 #   --engine-ttl S         flotillad's engine_ttl (omitted: flotillad's default)
 #   --dns-listen HOST:PORT flotillad's dns_listen, the DNS front (omitted: off)
+#   --conf KEY=VALUE       one more flotilla.conf line (repeatable), e.g. api_listen=...
+#   --flotctl-env K=V      one more flotctl.env line (repeatable)
+#   --service-line LINE    one more [Service] line in the drop-in (repeatable),
+#                          e.g. ExecStartPre=...
 #   --flotilla-dir DIR     the built checkout (dist/, node_modules/, units/) as
 #                          the node sees it (default /opt/flotilla)
 #   --node BIN             Node.js 20+ as the node sees it (default /usr/bin/node)
@@ -39,6 +43,7 @@
 set -euo pipefail
 
 name="" ip="" index="" peers="" servers="" metadata="" agent_ttl="" engine_ttl="" dns_listen=""
+extra_conf=() extra_env=() extra_service=()
 dir=/opt/flotilla node=/usr/bin/node dropin=checkout.conf root=/
 die() { echo "provision: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -57,6 +62,9 @@ while [ $# -gt 0 ]; do
     --agent-ttl) agent_ttl=$2 ;;
     --engine-ttl) engine_ttl=$2 ;;
     --dns-listen) dns_listen=$2 ;;
+    --conf) extra_conf+=("$2") ;;
+    --flotctl-env) extra_env+=("$2") ;;
+    --service-line) extra_service+=("$2") ;;
     --flotilla-dir) dir=$2 ;;
     --node) node=$2 ;;
     --dropin) dropin=$2 ;;
@@ -73,6 +81,12 @@ for p in "$dir" "$node"; do
   [[ $p =~ ^/[A-Za-z0-9/._+@-]*$ ]] || die "cannot name $p in a unit file: use a path of letters, digits and / . _ + @ -"
 done
 [[ $dropin =~ ^[A-Za-z0-9._-]+\.conf$ ]] || die "--dropin $dropin: a file name ending in .conf"
+for kv in "${extra_conf[@]}" "${extra_env[@]}"; do
+  [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*=[^$'\n']*$ ]] || die "$kv: KEY=VALUE on one line"
+done
+for l in "${extra_service[@]}"; do
+  [[ $l =~ ^[A-Za-z]+=[^$'\n']*$ ]] || die "--service-line $l: Directive=value on one line"
+done
 [ -d "$root" ] || die "--root $root is not a folder"
 root=${root%/}
 live=0
@@ -116,6 +130,7 @@ ConditionPathExists=$dir/dist/cli/flotillad.js
 [Service]
 ExecStart=
 ExecStart=$node $dir/dist/cli/flotillad.js
+$(printf '%s\n' "${extra_service[@]}")
 CONF
 {
   echo "# Written by provision.sh for ${name:-this node}${index:+ (node $index)}."
@@ -125,9 +140,13 @@ CONF
   [ -z "$agent_ttl" ] || echo "agent_ttl=$agent_ttl"
   [ -z "$engine_ttl" ] || echo "engine_ttl=$engine_ttl"
   [ -z "$dns_listen" ] || echo "dns_listen=$dns_listen"
+  [ ${#extra_conf[@]} -eq 0 ] || printf '%s\n' "${extra_conf[@]}"
 } | put /etc/flotilla/flotilla.conf 644
 # For units that run flotctl (EnvironmentFile=, e.g. units/web-announce@.service).
-echo "FLOTCTL_ENDPOINT=$servers" | put /etc/flotilla/flotctl.env 644
+{
+  echo "FLOTCTL_ENDPOINT=$servers"
+  [ ${#extra_env[@]} -eq 0 ] || printf '%s\n' "${extra_env[@]}"
+} | put /etc/flotilla/flotctl.env 644
 put /usr/local/bin/flotctl 755 <<WRAP
 #!/bin/sh
 # flotctl on the PATH (provision.sh); talks to this node's etcd_servers.
