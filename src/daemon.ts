@@ -10,7 +10,7 @@ import { detectPublicIp, readBootId, readMachineId } from './agent/identity.js';
 import { Engine } from './engine/engine.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
 import { Registry, connect, type MachineRecord } from './registry/index.js';
-import { ApiServer, MetricsRegistry, instrumentConnection } from './api/index.js';
+import { ApiServer, MetricsRegistry, instrumentConnection, parseListen as parseApiListen } from './api/index.js';
 import { connectSystemd } from './systemd/dbus.js';
 import type { SystemdDriver } from './systemd/types.js';
 
@@ -41,16 +41,37 @@ export function logLevel(verbosity: number): LogLevel {
   return verbosity >= 1 ? 'debug' : 'info';
 }
 
-export function machineRecord(config: DaemonConfig, id: string): MachineRecord {
-  return {
+/**
+ * Where other machines' flotctl reach this machine's API: api_listen as a
+ * URL (https with api_certfile, http otherwise); a wildcard address (0.0.0.0,
+ * ::) advertises the public IP. boundPort replaces a configured port 0.
+ */
+export function advertisedApiUrl(config: Pick<DaemonConfig, 'apiListen' | 'apiCertFile'>, publicIp: string, boundPort?: number): string | undefined {
+  if (config.apiListen === undefined) return undefined;
+  let { host, port } = parseApiListen(config.apiListen);
+  if (port === 0) {
+    if (boundPort === undefined) return undefined;
+    port = boundPort;
+  }
+  if (host === '0.0.0.0' || host === '::' || host === '') host = publicIp;
+  const scheme = config.apiCertFile !== undefined ? 'https' : 'http';
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export function machineRecord(config: DaemonConfig, id: string, apiPort?: number): MachineRecord {
+  const publicIp = detectPublicIp(config.publicIp);
+  const record: MachineRecord = {
     id,
-    publicIp: detectPublicIp(config.publicIp),
+    publicIp,
     metadata: config.metadata,
     version: VERSION,
     hostname: os.hostname(),
     bootId: readBootId(),
     since: new Date().toISOString(),
   };
+  const apiUrl = advertisedApiUrl(config, publicIp, apiPort);
+  if (apiUrl !== undefined) record.apiUrl = apiUrl;
+  return record;
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
@@ -109,6 +130,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
               },
       });
       await api.start();
+      // A port picked at start (api_listen with port 0) is advertised once known.
+      if (api.tcpAddress && parseApiListen(config.apiListen!).port === 0) {
+        await agent.updateMachine(machineRecord(config, id, api.tcpAddress.port));
+      }
     }
   } catch (err) {
     await api?.stop().catch(() => undefined);
@@ -137,7 +162,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) log.warn('option changed; it takes effect after a restart', { option: key });
       }
       config = { ...config, metadata: next.metadata, publicIp: next.publicIp, verbosity: next.verbosity };
-      await a.updateMachine(machineRecord(config, id));
+      await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
       // The DNS front follows dns_listen, dns_domain and dns_ttl at once.
       config = { ...config, dnsListen: next.dnsListen, dnsDomain: next.dnsDomain, dnsTtl: next.dnsTtl };
       await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));

@@ -8,6 +8,7 @@ import { isPlainObject, onlyFields, readJson, refuseBody } from './body.js';
 import type { ApiCache } from './cache.js';
 import { cmp } from './cache.js';
 import { ApiError, badRequest, notFound } from './errors.js';
+import { LocalUnitHandlers, type LocalCommands, type StreamReply } from './local-units.js';
 import type { MetricsRegistry } from './metrics.js';
 import { DESIRED_STATES, optionsOf, parseOptions, toApiMachine, toApiState, toApiUnit, type ApiUnit, type UnitOption } from './units.js';
 
@@ -24,18 +25,27 @@ export interface Reply {
   body?: unknown;
   /** Text bodies (metrics) with their content type. */
   text?: { body: string; type: string };
+  /** A streamed text body (journal). */
+  stream?: StreamReply;
 }
 
 export interface HandlerOptions {
   registry: Registry;
   cache: ApiCache;
   metrics: MetricsRegistry;
+  /** This machine: the units it runs get /flotilla/v1/units/{name}/status and /journal. */
+  machineId?: string | undefined;
+  commands?: LocalCommands | undefined;
 }
 
 export class ApiHandlers {
   private readonly optionsByHash = new Map<string, UnitOption[]>();
 
-  constructor(private readonly opts: HandlerOptions) {}
+  private readonly local: LocalUnitHandlers;
+
+  constructor(private readonly opts: HandlerOptions) {
+    this.local = new LocalUnitHandlers(opts.cache, opts.machineId, opts.commands);
+  }
 
   async route(req: IncomingMessage): Promise<Reply> {
     const url = req.url ?? '';
@@ -51,6 +61,10 @@ export class ApiHandlers {
       onlyParams(query, []);
       await refuseBody(req);
       return { status: 200, text: { body: this.opts.metrics.render(), type: 'text/plain; version=0.0.4; charset=utf-8' } };
+    }
+    if (segments[0] === 'flotilla' && segments[1] === 'v1' && segments[2] === 'units' && segments.length === 5) {
+      await refuseBody(req);
+      return this.local.route(method, segments[3]!, segments[4]!, query);
     }
     if (segments[0] !== 'fleet' || segments[1] !== 'v1' || segments.length < 3) throw notFound(`no such resource: ${path}`);
     const [resource, name, ...rest] = segments.slice(2);

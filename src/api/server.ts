@@ -15,6 +15,7 @@ import { ApiCache } from './cache.js';
 import { ClusterMetrics, type EngineProbe } from './cluster-metrics.js';
 import { ApiError, errorBody, toApiError } from './errors.js';
 import { ApiHandlers, type Reply } from './handlers.js';
+import type { LocalCommands } from './local-units.js';
 import { Counter, MetricsRegistry } from './metrics.js';
 import { ApiConfigError, checkTcpOptions, parseListen, type ApiTcpOptions } from './options.js';
 
@@ -29,6 +30,8 @@ export interface ApiServerOptions {
   metrics?: MetricsRegistry | undefined;
   machineId?: string | undefined;
   engine?: (() => EngineProbe | undefined) | undefined;
+  /** Stand-ins for systemctl and journalctl (tests). */
+  commands?: LocalCommands | undefined;
 }
 
 function readFile(file: string, what: string): Buffer {
@@ -56,7 +59,7 @@ export class ApiServer {
     this.metrics = opts.metrics ?? new MetricsRegistry();
     this.requests = this.metrics.add(new Counter('flotilla_api_requests_total', 'API requests answered, by method and status code'));
     this.cache = new ApiCache({ registry: opts.registry, logger: this.log });
-    this.handlers = new ApiHandlers({ registry: opts.registry, cache: this.cache, metrics: this.metrics });
+    this.handlers = new ApiHandlers({ registry: opts.registry, cache: this.cache, metrics: this.metrics, machineId: opts.machineId, commands: opts.commands });
   }
 
   /** Fills the cache, then listens; throws (having closed what it opened) when it cannot. */
@@ -194,7 +197,13 @@ export class ApiServer {
       this.requests.inc({ method: req.method ?? '', code: String(reply.status) });
       if (res.headersSent || res.destroyed) return;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-      if (reply.text) {
+      if (reply.stream) {
+        // Chunked; no idle timeout: a followed journal may be quiet for long.
+        res.writeHead(reply.status, { 'Content-Type': reply.stream.type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+        res.flushHeaders();
+        req.socket.setTimeout(0);
+        reply.stream.start(res);
+      } else if (reply.text) {
         res.writeHead(reply.status, { 'Content-Type': reply.text.type, 'Content-Length': Buffer.byteLength(reply.text.body) });
         res.end(reply.text.body);
       } else if (reply.body !== undefined) {

@@ -51,6 +51,8 @@ export interface ApiMachine {
   hostname: string;
   version: string;
   since: string;
+  /** flotilla: where the machine's flotillad serves the API on TCP, when it does. */
+  apiURL?: string;
 }
 
 export const DESIRED_STATES: readonly DesiredState[] = ['inactive', 'loaded', 'launched'];
@@ -138,5 +140,7 @@ export function toApiState(s: StateRecord): ApiUnitState {
 }
 
 export function toApiMachine(m: MachineRecord, metadata: Record<string, string>): ApiMachine {
-  return { id: m.id, primaryIP: m.publicIp, metadata, hostname: m.hostname, version: m.version, since: m.since };
+  const out: ApiMachine = { id: m.id, primaryIP: m.publicIp, metadata, hostname: m.hostname, version: m.version, since: m.since };
+  if (m.apiUrl !== undefined) out.apiURL = m.apiUrl;
+  return out;
 }

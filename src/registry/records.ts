@@ -39,6 +39,8 @@ export interface MachineRecord {
   bootId: string;
   /** ISO time the agent registered. */
   since: string;
+  /** Where this machine's flotillad serves the API on TCP (http(s)://host:port), when it does. */
+  apiUrl?: string;
 }
 
 /** `metadata/<id>/<key>`: metadata set at run time (API), outliving the lease. */
@@ -178,6 +180,7 @@ export const decode = {
     hostname: str,
     bootId: str,
     since: str,
+    apiUrl: optional(str),
   }),
   metadata: record<MetadataRecord>({ value: str }),
   decision: record<DecisionRecord>({
