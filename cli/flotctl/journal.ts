@@ -1,17 +1,44 @@
-import { CtlError } from '../../src/ctl/errors.js';
+import { JOURNAL_OUTPUTS } from '../../src/api/local-units.js';
+import { UsageError } from '../../src/ctl/errors.js';
+import { MachineClient, linePrefixer, placeUnit } from '../../src/ctl/remote.js';
+import { unitArg } from '../../src/ctl/units.js';
 import { defineCommand } from './common.js';
 
-export const journal = defineCommand<{ unit: string }>({
+export const journal = defineCommand<{ unit: string; lines: number; follow: boolean; output: string }>({
   command: 'journal <unit>',
-  describe: "Print a unit's journal from its machine (needs the daemon API: not available yet)",
+  describe: "Print a unit's journal from its machine (a global unit's from every machine); refuses inactive units",
   builder: (y) =>
     y
       .positional('unit', { type: 'string', describe: 'unit name' })
-      .option('lines', { type: 'number', default: 10, describe: 'number of recent lines' })
-      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new lines' })
-      .option('output', { type: 'string', default: 'short', describe: 'journalctl output format' }),
-  completion: { flags: ['--lines', '--follow', '-f', '--output'], args: 'units' },
-  run: async () => {
-    throw new CtlError('journal is not available until the daemon API lands (issue 9)');
+      .option('lines', { alias: 'n', type: 'number', default: 10, describe: 'number of recent lines' })
+      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new lines (until interrupted)' })
+      .option('output', { type: 'string', default: 'short', choices: JOURNAL_OUTPUTS, describe: 'journalctl output format (-o)' }),
+  completion: { flags: ['--lines', '-n', '--follow', '-f', '--output'], args: 'units' },
+  run: async (ctx, argv) => {
+    const { name } = unitArg(argv.unit);
+    if (!Number.isInteger(argv.lines) || argv.lines < 0 || argv.lines > 100_000) throw new UsageError('--lines must be a whole number from 0 to 100000');
+    const { unit, machines } = await placeUnit(ctx.driver(), name, { rejectInactive: true });
+    const q = new URLSearchParams({ lines: String(argv.lines), follow: String(argv.follow), output: argv.output });
+    const path = `/flotilla/v1/units/${encodeURIComponent(name)}/journal?${q}`;
+    const client = new MachineClient(ctx.globals);
+    try {
+      if (argv.follow && machines.length > 1) {
+        // Every machine at once, each line prefixed with its machine.
+        await Promise.all(
+          machines.map(async (m) => {
+            const lines = linePrefixer(`${m.legend}: `, (t) => ctx.out(t));
+            await client.get(m, { path, stream: true, onData: (c) => lines.write(c) });
+            lines.flush();
+          }),
+        );
+        return;
+      }
+      for (const [j, m] of machines.entries()) {
+        if (unit.global) ctx.out(`${j > 0 ? '\n' : ''}=== ${name} on ${m.legend} ===\n`);
+        await client.get(m, { path, stream: argv.follow, onData: (c) => ctx.out(c) });
+      }
+    } finally {
+      client.close();
+    }
   },
 });

@@ -370,7 +370,9 @@ function toUnitInfo(u: ApiUnit): UnitInfo & { decision?: DecisionInfo } {
 }
 
 function toMachineInfo(m: ApiMachine): MachineInfo {
-  return { id: m.id, publicIp: m.primaryIP, hostname: m.hostname ?? '', metadata: { ...m.metadata }, version: m.version ?? '', since: m.since ?? '' };
+  const info: MachineInfo = { id: m.id, publicIp: m.primaryIP, hostname: m.hostname ?? '', metadata: { ...m.metadata }, version: m.version ?? '', since: m.since ?? '' };
+  if (typeof m.apiURL === 'string') info.apiUrl = m.apiURL;
+  return info;
 }
 
 function toStateInfo(s: ApiUnitState): UnitStateInfo {

@@ -34,6 +34,8 @@ export interface MachineInfo {
   metadata: Record<string, string>;
   version: string;
   since: string;
+  /** Where the machine's flotillad serves the API on TCP, when it does (status, journal). */
+  apiUrl?: string | undefined;
 }
 
 /** What systemd on one machine reports about one unit. */

@@ -217,7 +217,9 @@ function toUnitInfo(u: UnitWithState | StoredUnit, decision: DecisionRecord | un
 }
 
 function toMachineInfo(m: MachineRecord): MachineInfo {
-  return { id: m.id, publicIp: m.publicIp, hostname: m.hostname, metadata: { ...m.metadata }, version: m.version, since: m.since };
+  const info: MachineInfo = { id: m.id, publicIp: m.publicIp, hostname: m.hostname, metadata: { ...m.metadata }, version: m.version, since: m.since };
+  if (m.apiUrl !== undefined) info.apiUrl = m.apiUrl;
+  return info;
 }
 
 function toStateInfo(s: StateRecord): UnitStateInfo {
