@@ -98,9 +98,10 @@ describe('flotctl command line', () => {
     }
   });
 
-  it('fails with exit code 1 for what is not available yet', async () => {
-    expect(await run(['status', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'flotctl: status is not available until the daemon API lands (issue 9)\n' });
-    expect(await run(['journal', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'flotctl: journal is not available until the daemon API lands (issue 9)\n' });
+  it('fails with exit code 1 for a unit that does not exist and an unreachable API', async () => {
+    const empty = { FLOTCTL_ENDPOINT: etcd.endpoints.join(','), FLOTCTL_ETCD_KEY_PREFIX: '/t-empty-cli/' };
+    expect(await run(['status', 'a'], empty)).toEqual({ code: 1, stdout: '', stderr: 'flotctl: Unit a.service does not exist.\n' });
+    expect(await run(['journal', 'a'], empty)).toEqual({ code: 1, stdout: '', stderr: 'flotctl: Unit a.service does not exist.\n' });
     const api = await run(['--driver', 'api', '--endpoint', 'unix:///nonexistent/flotilla.sock', 'list-units']);
     expect(api).toMatchObject({ code: 1, stdout: '' });
     expect(api.stderr).toMatch(/^flotctl: the flotilla API is unreachable at unix:\/\/\/nonexistent\/flotilla\.sock: .*ENOENT.*\n$/);
