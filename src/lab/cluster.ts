@@ -4,7 +4,8 @@
 // processes run detached, so the lab outlives the command that started it,
 // and every later command finds them through lab.json, verifying each PID
 // against the kernel's records before it signals it.
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -104,6 +105,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       state.etcd = { endpoints: etcd.endpoints, members: etcd.members.map(memberRecord) };
       writeLabState(layout, state);
       writeFileSync(layout.envFile, envFileText(state.etcd.endpoints));
+      // The bearer token of every node's API on TCP (status, journal), root only.
+      writeFileSync(apiTokenFile(layout), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+      appendFileSync(layout.envFile, apiEnvText(apiTokenFile(layout)));
 
       for (let i = 1; i <= count; i++) {
         if (opts.aborted?.()) throw new LabError('interrupted');
@@ -330,6 +334,34 @@ export function envFileText(endpoints: readonly string[]): string {
   return `export FLOTCTL_ENDPOINT=${endpoints.join(',')}\nexport FLOTILLA_ETCD_SERVERS=${endpoints.join(',')}\n`;
 }
 
+/** The `export` line that gives flotctl the nodes' API token (status, journal). */
+export function apiEnvText(tokenFile: string): string {
+  return `export FLOTCTL_API_TOKEN_FILE=${tokenFile}\n`;
+}
+
+/** The lab's API bearer token (random, mode 0600), in its state folder. */
+export function apiTokenFile(layout: LabLayout): string {
+  return path.join(layout.dir, 'api-token');
+}
+
+/** Port of flotillad's API on each node's address: 7480, FLOTILLA_LAB_API_PORT to change, 'off' for none. */
+export const DEFAULT_LAB_API_PORT = 7480;
+function labApiPort(): number | undefined {
+  const v = process.env['FLOTILLA_LAB_API_PORT'] ?? String(DEFAULT_LAB_API_PORT);
+  if (v === 'off' || v === '') return undefined;
+  const port = Number(v);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new LabError(`FLOTILLA_LAB_API_PORT=${v} is not a port (or 'off')`);
+  return port;
+}
+
+function readApiToken(layout: LabLayout): string | undefined {
+  try {
+    return readFileSync(apiTokenFile(layout), 'utf8').trim() || undefined;
+  } catch {
+    return undefined; // a lab made before the API token: its nodes serve no API on TCP
+  }
+}
+
 /** flotillad's DNS front in each node: port 53 on the node's address, FLOTILLA_LAB_DNS_PORT to change, 'off' for none. */
 function labDnsPort(): number | undefined {
   const v = process.env['FLOTILLA_LAB_DNS_PORT'] ?? '53';
@@ -354,6 +386,8 @@ async function bootLabNode(
     ip,
     metadata,
     dnsPort: labDnsPort(),
+    apiPort: labApiPort(),
+    apiToken: readApiToken(layout),
   });
   const node = await bootNode({ stateDir: layout.nodesDir, name, ip, wants: [FLOTILLAD_UNIT], files });
   const record: LabNodeRecord = {

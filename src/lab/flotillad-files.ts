@@ -23,7 +23,14 @@ export interface FlotilladSetup {
   engineTtl?: number;
   /** Port of flotillad's DNS front on the node's address; undefined: none. */
   dnsPort?: number | undefined;
+  /** Port of flotillad's API on TCP on the node's address (status, journal); undefined: none. */
+  apiPort?: number | undefined;
+  /** The lab's API bearer token, written into the node as NODE_API_TOKEN_FILE. */
+  apiToken?: string | undefined;
 }
+
+/** Where a lab node's flotillad and flotctl read the API token. */
+export const NODE_API_TOKEN_FILE = '/etc/flotilla/api-token';
 
 /** The checkout this module belongs to: the nearest folder up with flotilla's package.json. */
 export function findCheckout(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
@@ -43,6 +50,7 @@ export function flotilladScript(checkout: string): string {
 export function flotilladFiles(setup: FlotilladSetup): Record<string, string> {
   const unit = readFileSync(path.join(setup.checkout, 'units', FLOTILLAD_UNIT), 'utf8');
   const script = flotilladScript(setup.checkout);
+  const api = setup.apiPort !== undefined && setup.apiToken !== undefined;
   const dropIn = [
     '# flotilla-lab: run the checkout\'s build, seen through the node\'s overlay,',
     '# instead of an installed /usr/local/bin/flotillad.',
@@ -53,6 +61,7 @@ export function flotilladFiles(setup: FlotilladSetup): Record<string, string> {
     '[Service]',
     'ExecStart=',
     `ExecStart=${unitPath(setup.nodeBinary)} ${unitPath(script)}`,
+    ...(api ? [`ExecStartPre=/bin/chmod 0600 ${NODE_API_TOKEN_FILE}`] : []),
     '',
   ].join('\n');
   const conf = [
@@ -63,6 +72,10 @@ export function flotilladFiles(setup: FlotilladSetup): Record<string, string> {
     `agent_ttl=${setup.agentTtl ?? 5}`,
     `engine_ttl=${setup.engineTtl ?? 5}`,
     ...(setup.dnsPort !== undefined ? [`dns_listen=${setup.ip}:${setup.dnsPort}`] : []),
+    // The API on TCP, for flotctl status and journal from any machine: plain
+    // HTTP on the host's loopback, with a bearer token. A real deployment
+    // serves it with TLS (api_certfile, api_keyfile; docs/api.md).
+    ...(api ? [`api_listen=${setup.ip}:${setup.apiPort}`, `api_token_file=${NODE_API_TOKEN_FILE}`, 'api_insecure=true'] : []),
     '',
   ].join('\n');
   // flotctl on the PATH, pointed at the lab's etcd, as sidekick units expect
@@ -72,8 +85,9 @@ export function flotilladFiles(setup: FlotilladSetup): Record<string, string> {
     [`/etc/systemd/system/${FLOTILLAD_UNIT}`]: unit,
     [`/etc/systemd/system/${FLOTILLAD_UNIT}.d/lab.conf`]: dropIn,
     '/etc/flotilla/flotilla.conf': conf,
-    '/etc/flotilla/flotctl.env': `FLOTCTL_ENDPOINT=${setup.etcdEndpoints.join(',')}\n`,
+    '/etc/flotilla/flotctl.env': `FLOTCTL_ENDPOINT=${setup.etcdEndpoints.join(',')}\n${api ? `FLOTCTL_API_TOKEN_FILE=${NODE_API_TOKEN_FILE}\n` : ''}`,
     '/usr/local/bin/flotctl': flotctl,
+    ...(api ? { [NODE_API_TOKEN_FILE]: `${setup.apiToken}\n` } : {}),
   };
 }
 

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { runFlotctl } from '../../cli/flotctl/run.js';
 import { captureIO } from '../../src/ctl/io.js';
-import { addNode, down, killNode, runningNode, stopNode } from '../../src/lab/cluster.js';
+import { addNode, apiTokenFile, down, killNode, runningNode, stopNode } from '../../src/lab/cluster.js';
 import { up } from '../../src/lab/cluster.js';
 import { freePorts } from '../../src/lab/etcd.js';
 import type { RunResult } from '../../src/lab/exec.js';
@@ -228,9 +228,14 @@ export class LabCluster {
 
   /** flotctl in-process against the lab, relative paths read from unitDir. */
   async flotctl(...args: string[]): Promise<FlotctlResult> {
-    const io = captureIO({ cwd: this.unitDir, env: { FLOTCTL_ENDPOINT: this.endpoint } });
+    const io = captureIO({ cwd: this.unitDir, env: this.flotctlEnv() });
     const code = await runFlotctl(args, io);
     return { code, stdout: io.stdout, stderr: io.stderr };
+  }
+
+  /** The environment flotctl runs with against the lab (as the lab's env file sets it). */
+  flotctlEnv(): Record<string, string> {
+    return { FLOTCTL_ENDPOINT: this.endpoint, FLOTCTL_API_TOKEN_FILE: apiTokenFile(labLayout(this.dir)) };
   }
 
   /** flotctl that must succeed; returns stdout. */
