@@ -22,6 +22,7 @@ import {
   type LabStatus,
 } from '../src/lab/cluster.js';
 import { DEFAULT_LAB_DIR, labLayout } from '../src/lab/lab-state.js';
+import { LAB_ETCD_USER, readCredentials } from '../src/lab/lab-secure.js';
 
 const say = (line: string): void => void process.stdout.write(line + '\n');
 const note = (line: string): void => void process.stderr.write(`flotilla-lab: ${line}\n`);
@@ -46,7 +47,8 @@ async function main(): Promise<void> {
           .option('nodes', { type: 'number', default: 3, describe: 'number of nodes (n1, n2, ... at 127.0.0.11, .12, ...)' })
           .option('etcd-members', { type: 'number', default: 1, choices: [1, 3], describe: 'etcd cluster size' })
           .option('etcd-port', { type: 'number', default: 2379, describe: 'client port of etcd member 1 (others take the next ports)' })
-          .option('metadata', { type: 'string', array: true, default: [], describe: 'k=v,... for every node, or NODE=k=v,... for one' }),
+          .option('metadata', { type: 'string', array: true, default: [], describe: 'k=v,... for every node, or NODE=k=v,... for one' })
+          .option('secure', { type: 'boolean', default: false, describe: 'etcd with TLS, client certificates and authentication (certificates made with openssl)' }),
       async (argv) => {
         let aborted = false;
         const onInt = (): void => {
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
           metadata: argv.metadata.map(String),
           log: say,
           aborted: () => aborted,
+          secure: argv.secure,
         });
         process.off('SIGINT', onInt);
         const endpoints = result.state.etcd.endpoints.join(',');
@@ -75,10 +78,15 @@ async function main(): Promise<void> {
         } else {
           say(`all ${n} machines registered in etcd`);
         }
+        const creds = readCredentials(result.state.dir);
+        if (creds) say(`etcd requires TLS client certificates (CA, certificate and key in ${creds.dir}) and user ${LAB_ETCD_USER}'s password`);
         say('\nPoint flotctl at it:');
-        for (const line of envFileText(result.state.etcd.endpoints).trimEnd().split('\n')) say(`  ${line}`);
+        for (const line of envFileText(result.state.etcd.endpoints, creds).trimEnd().split('\n')) {
+          say(`  ${line.startsWith('export FLOTCTL_PASSWORD=') ? `export FLOTCTL_PASSWORD=... (in ${labLayout(argv.dir).envFile})` : line}`);
+        }
         say(`  (or: source ${labLayout(argv.dir).envFile})`);
-        say(`  flotctl --endpoint ${endpoints} list-machines`);
+        if (!creds) say(`  flotctl --endpoint ${endpoints} list-machines`);
+        else say(`  source ${labLayout(argv.dir).envFile}; flotctl list-machines`);
         say(`\nflotilla-lab status | exec NODE -- CMD | logs NODE | kill NODE | add [NODE] | down`);
       },
     )
@@ -176,7 +184,7 @@ function printStatus(s: LabStatus): void {
     say(`no lab in ${s.dir}`);
     return;
   }
-  say(`lab in ${s.dir}; etcd endpoints ${s.endpoints.join(',')}\n`);
+  say(`lab in ${s.dir}; etcd endpoints ${s.endpoints.join(',')}${s.secure ? ` (secure: TLS client certificates, user ${LAB_ETCD_USER} with a password)` : ''}\n`);
   table(
     ['NODE', 'MACHINE', 'IP', 'STATE', 'FLOTILLAD', 'REGISTERED', 'METADATA'],
     s.nodes.map((n) => [

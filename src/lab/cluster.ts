@@ -15,6 +15,7 @@ import { cleanup } from './cleanup.js';
 import { EtcdCluster, isHealthy } from './etcd.js';
 import { FLOTILLAD_UNIT, findCheckout, flotilladFiles, flotilladScript } from './flotillad-files.js';
 import { withLabLock } from './lab-lock.js';
+import { credentialsEnvText, enableAuth, etcd3Options, etcdTls, makeCredentials, readCredentials, secureNodeFiles, type LabCredentials } from './lab-secure.js';
 import { metadataFor, parseMetadataSpecs } from './lab-metadata.js';
 import {
   DEFAULT_ETCD_PORT,
@@ -56,6 +57,8 @@ export interface UpOptions {
   aborted?: () => boolean;
   /** How long to wait for every node's flotillad to register in etcd. */
   registerTimeoutMs?: number;
+  /** etcd with TLS, client certificates and authentication (src/lab/lab-secure.ts). */
+  secure?: boolean;
 }
 
 export interface UpResult {
@@ -100,11 +103,13 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   try {
     return await withLabLock(layout.dir, async () => {
       writeLabState(layout, state);
-      log(`etcd: starting ${members} member(s) on 127.0.0.1:${clientPorts.join(',')}`);
-      const etcd = await EtcdCluster.start({ dir: layout.etcdDir, members, clientPorts, detached: true });
+      log(`etcd: starting ${members} member(s) on 127.0.0.1:${clientPorts.join(',')}${opts.secure ? ' (TLS, client certificates, authentication)' : ''}`);
+      const creds = opts.secure ? await makeCredentials(layout.dir) : undefined;
+      const etcd = await EtcdCluster.start({ dir: layout.etcdDir, members, clientPorts, detached: true, tls: creds && etcdTls(creds) });
       state.etcd = { endpoints: etcd.endpoints, members: etcd.members.map(memberRecord) };
       writeLabState(layout, state);
-      writeFileSync(layout.envFile, envFileText(state.etcd.endpoints));
+      if (creds) await enableAuth(creds, etcd.endpoints);
+      writeFileSync(layout.envFile, envFileText(state.etcd.endpoints, creds), { mode: 0o600 });
       // The bearer token of every node's API on TCP (status, journal), root only.
       writeFileSync(apiTokenFile(layout), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
       appendFileSync(layout.envFile, apiEnvText(apiTokenFile(layout)));
@@ -293,20 +298,23 @@ export interface LabStatus {
   endpoints: string[];
   etcd: EtcdMemberStatus[];
   nodes: NodeStatus[];
+  /** etcd requires TLS client certificates and a password (up --secure). */
+  secure?: boolean;
 }
 
 export async function status(dir: string): Promise<LabStatus> {
   const layout = labLayout(dir);
   const state = readLabState(layout);
   if (state === undefined) return { dir: layout.dir, exists: false, endpoints: [], etcd: [], nodes: [] };
+  const creds = readCredentials(layout.dir);
   const etcd = await Promise.all(
     state.etcd.members.map(async (m): Promise<EtcdMemberStatus> => {
       const alive = etcdAlive(layout, m);
-      const healthy = alive && (await isHealthy(m.clientUrl));
+      const healthy = alive && (await isHealthy(m.clientUrl, creds && etcdTls(creds)));
       return { name: m.name, clientUrl: m.clientUrl, pid: alive ? m.pid : undefined, state: healthy ? 'healthy' : alive ? 'unhealthy' : 'down' };
     }),
   );
-  const machines = etcd.some((m) => m.state === 'healthy') ? await registeredMachines(state.etcd.endpoints) : undefined;
+  const machines = etcd.some((m) => m.state === 'healthy') ? await registeredMachines(state.etcd.endpoints, creds) : undefined;
   const nodes: NodeStatus[] = [];
   for (const record of state.nodes) {
     const node = attachNode(record.dir);
@@ -326,12 +334,12 @@ export async function status(dir: string): Promise<LabStatus> {
       registered: machines?.has(record.machineId),
     });
   }
-  return { dir: layout.dir, exists: true, endpoints: state.etcd.endpoints, etcd, nodes };
+  return { dir: layout.dir, exists: true, endpoints: state.etcd.endpoints, etcd, nodes, secure: creds !== undefined };
 }
 
-/** `export` lines that point flotctl at the lab. */
-export function envFileText(endpoints: readonly string[]): string {
-  return `export FLOTCTL_ENDPOINT=${endpoints.join(',')}\nexport FLOTILLA_ETCD_SERVERS=${endpoints.join(',')}\n`;
+/** `export` lines that point flotctl at the lab (with the credentials of a secure lab). */
+export function envFileText(endpoints: readonly string[], creds?: LabCredentials): string {
+  return `export FLOTCTL_ENDPOINT=${endpoints.join(',')}\nexport FLOTILLA_ETCD_SERVERS=${endpoints.join(',')}\n${creds ? credentialsEnvText(creds) : ''}`;
 }
 
 /** The `export` line that gives flotctl the nodes' API token (status, journal). */
@@ -389,7 +397,8 @@ async function bootLabNode(
     apiPort: labApiPort(),
     apiToken: readApiToken(layout),
   });
-  const node = await bootNode({ stateDir: layout.nodesDir, name, ip, wants: [FLOTILLAD_UNIT], files });
+  const secured = securedFiles(layout, files);
+  const node = await bootNode({ stateDir: layout.nodesDir, name, ip, wants: [FLOTILLAD_UNIT], ...secured });
   const record: LabNodeRecord = {
     name,
     machineId: node.machineId,
@@ -404,12 +413,18 @@ async function bootLabNode(
   return record;
 }
 
+// A secure lab's node also gets the etcd credentials (src/lab/lab-secure.ts).
+function securedFiles(layout: LabLayout, files: Record<string, string>): { files: Record<string, string>; privateFiles?: string[] } {
+  const creds = readCredentials(layout.dir);
+  return creds ? secureNodeFiles(files, creds) : { files };
+}
+
 // Until every running node's machine has its presence key in etcd.
 async function waitRegistered(state: LabState, timeoutMs: number, aborted?: () => boolean): Promise<string[]> {
   const want = state.nodes.filter((n) => n.disposition === 'running').map((n) => n.machineId);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const seen = (await registeredMachines(state.etcd.endpoints)) ?? new Set<string>();
+    const seen = (await registeredMachines(state.etcd.endpoints, readCredentials(state.dir))) ?? new Set<string>();
     const done = want.filter((id) => seen.has(id));
     if (done.length === want.length || Date.now() > deadline || aborted?.()) return done;
     await sleep(250);
@@ -417,8 +432,8 @@ async function waitRegistered(state: LabState, timeoutMs: number, aborted?: () =
 }
 
 // Machine IDs with a presence key, or undefined when etcd does not answer.
-async function registeredMachines(endpoints: readonly string[]): Promise<Set<string> | undefined> {
-  const client = new Etcd3({ hosts: [...endpoints], dialTimeout: 2_000 });
+async function registeredMachines(endpoints: readonly string[], creds?: LabCredentials): Promise<Set<string> | undefined> {
+  const client = new Etcd3({ hosts: [...endpoints], dialTimeout: 2_000, ...etcd3Options(creds) });
   const keys = new Keys();
   try {
     const found = await Promise.race([
