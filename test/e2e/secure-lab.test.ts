@@ -71,7 +71,9 @@ describe.skipIf(skipWithoutNodes('secure lab test (test/e2e/secure-lab.test.ts)'
     expect(password.length).toBeGreaterThan(12);
 
     // status: secure, etcd healthy over https, both machines registered.
-    const s = JSON.parse((await lab(dir, ['status', '--json'])).stdout) as LabStatus;
+    const statusRun = await lab(dir, ['status', '--json']);
+    expect(statusRun.code, statusRun.stderr).toBe(0);
+    const s = JSON.parse(statusRun.stdout) as LabStatus;
     expect(s.secure).toBe(true);
     expect(s.etcd).toMatchObject([{ clientUrl: endpoint, state: 'healthy' }]);
     expect(s.nodes.map((n) => [n.name, n.state, n.flotillad, n.registered])).toEqual([
