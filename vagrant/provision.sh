@@ -11,8 +11,9 @@
 #   --etcd-peers A,B,C     addresses of the etcd members (static bootstrap,
 #                          member names etcd-1, etcd-2, ... in that order);
 #                          this node runs a member when --ip is one of them
-#   --etcd-servers URLS    flotillad's etcd_servers (default: port 2379 of
-#                          every --etcd-peers address)
+#   --etcd-servers URLS    flotillad's etcd_servers (default: a member uses its
+#                          own member, http://127.0.0.1:2379, as fleet used its
+#                          local etcd; other nodes port 2379 of every peer)
 #   --metadata k=v,k2=v2   flotillad's metadata
 #   --agent-ttl S          flotillad's agent_ttl  (omitted: flotillad's default)
 #   --engine-ttl S         flotillad's engine_ttl (omitted: flotillad's default)
@@ -102,6 +103,10 @@ for p in "${peer_list[@]}"; do
   [ "$p" = "$ip" ] && member=$i
   [ -n "$servers" ] || servers_from_peers+="${servers_from_peers:+,}http://$p:2379"
 done
+# A member talks to its own member only: a client connection to a member
+# whose machine vanished (no RST, packets dropped) can hang a watch, and a
+# member's own etcd dies with it anyway.
+[ "$member" = 0 ] || servers_from_peers=http://127.0.0.1:2379
 servers=${servers:-${servers_from_peers:-http://127.0.0.1:2379}}
 
 unit_src=""

@@ -177,3 +177,9 @@ elif [ -n "$where" ]; then
 else
   not_ok "$victim not active on node-1 or node-2 ${took[failover]} s after virsh destroy"
 fi
+if [ -z "$where" ] || ((moved > limit * 1000)); then
+  for h in node-1 node-2; do
+    echo "--- $h: journalctl -u flotillad (last 40 lines)"
+    vm "$h" 'sudo journalctl -u flotillad --no-pager -n 40 -o short-precise' || true
+  done
+fi
