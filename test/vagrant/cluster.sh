@@ -27,13 +27,14 @@ say() { echo "test:vagrant [$(($(date +%s) - t0))s] $*" >&2; }
 ok() { passed=$((passed + 1)); echo "ok - $*"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
 virsh() { command virsh -q -c "$uri" "$@"; }
-vm() { ssh -F "$work/ssh_config" -o LogLevel=ERROR -o ControlMaster=auto -o "ControlPath=$work/%h.ctl" -o ControlPersist=900 -o ConnectTimeout=20 "$@"; }
+vm() { ssh -F "$work/ssh_config" -o LogLevel=ERROR -o ControlMaster=auto -o "ControlPath=$work/%n.ctl" -o ControlPersist=900 -o ConnectTimeout=20 "$@"; }
 
 cleanup() {
   local rc=$? t
   set +e
   trap - EXIT INT TERM
   say "cleaning up"
+  # The SSH connection masters (ControlPersist) end with -O exit.
   for h in node-1 node-2 node-3; do
     [ -S "$work/$h.ctl" ] && vm -O exit "$h" 2>/dev/null
   done
