@@ -1,9 +1,11 @@
-// What makes a lab node a flotilla machine: units/flotillad.service as
-// installed on a real machine, a drop-in that runs the checkout's build
-// instead (the node sees the host's files through its overlay), and the
-// node's /etc/flotilla/flotilla.conf (with the DNS front on the node's
-// address), and flotctl on the node's PATH for sidekick units.
-import { existsSync, readFileSync } from 'node:fs';
+// What makes a lab node a flotilla machine, written by vagrant/provision.sh
+// exactly as for a Vagrant VM: units/flotillad.service, a drop-in that runs
+// the checkout's build (the node sees it through its overlay), the node's
+// /etc/flotilla/flotilla.conf (DNS front and API on the node's address), and
+// flotctl on the node's PATH for sidekick units.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatMetadata } from './lab-metadata.js';
@@ -46,49 +48,67 @@ export function flotilladScript(checkout: string): string {
   return path.join(checkout, 'dist', 'cli', 'flotillad.js');
 }
 
-/** Files to write into a node before it boots, by path inside the node. */
+/** vagrant/provision.sh: the one provisioning path of lab nodes and Vagrant VMs. */
+export function provisionScript(checkout: string): string {
+  return path.join(checkout, 'vagrant', 'provision.sh');
+}
+
+/**
+ * Files to write into a node before it boots, by path inside the node: what
+ * vagrant/provision.sh writes for a VM (run with --root into a scratch tree),
+ * so the lab tests the path VMs take. Its symlinks (multi-user.target.wants)
+ * are left out: lab nodes boot lab-node.target, which wants flotillad. The
+ * API token is written here, never passed on a command line.
+ */
 export function flotilladFiles(setup: FlotilladSetup): Record<string, string> {
-  const unit = readFileSync(path.join(setup.checkout, 'units', FLOTILLAD_UNIT), 'utf8');
-  const script = flotilladScript(setup.checkout);
   const api = setup.apiPort !== undefined && setup.apiToken !== undefined;
-  const dropIn = [
-    '# flotilla-lab: run the checkout\'s build, seen through the node\'s overlay,',
-    '# instead of an installed /usr/local/bin/flotillad.',
-    '[Unit]',
-    // Not built yet: the service is skipped (inactive), not restarted forever.
-    `ConditionPathExists=${unitPath(script)}`,
-    '',
-    '[Service]',
-    'ExecStart=',
-    `ExecStart=${unitPath(setup.nodeBinary)} ${unitPath(script)}`,
-    ...(api ? [`ExecStartPre=/bin/chmod 0600 ${NODE_API_TOKEN_FILE}`] : []),
-    '',
-  ].join('\n');
-  const conf = [
-    '# Written by flotilla-lab for this node.',
-    `etcd_servers=${setup.etcdEndpoints.join(',')}`,
-    `public_ip=${setup.ip}`,
-    `metadata=${formatMetadata(setup.metadata)}`,
-    `agent_ttl=${setup.agentTtl ?? 5}`,
-    `engine_ttl=${setup.engineTtl ?? 5}`,
-    ...(setup.dnsPort !== undefined ? [`dns_listen=${setup.ip}:${setup.dnsPort}`] : []),
-    // The API on TCP, for flotctl status and journal from any machine: plain
-    // HTTP on the host's loopback, with a bearer token. A real deployment
-    // serves it with TLS (api_certfile, api_keyfile; docs/api.md).
-    ...(api ? [`api_listen=${setup.ip}:${setup.apiPort}`, `api_token_file=${NODE_API_TOKEN_FILE}`, 'api_insecure=true'] : []),
-    '',
-  ].join('\n');
-  // flotctl on the PATH, pointed at the lab's etcd, as sidekick units expect
-  // (units/web-announce@.service runs /usr/local/bin/flotctl announce).
-  const flotctl = `#!/bin/sh\nexec ${unitPath(setup.nodeBinary)} ${unitPath(path.join(setup.checkout, 'dist', 'cli', 'flotctl.js'))} "$@"\n`;
-  return {
-    [`/etc/systemd/system/${FLOTILLAD_UNIT}`]: unit,
-    [`/etc/systemd/system/${FLOTILLAD_UNIT}.d/lab.conf`]: dropIn,
-    '/etc/flotilla/flotilla.conf': conf,
-    '/etc/flotilla/flotctl.env': `FLOTCTL_ENDPOINT=${setup.etcdEndpoints.join(',')}\n${api ? `FLOTCTL_API_TOKEN_FILE=${NODE_API_TOKEN_FILE}\n` : ''}`,
-    '/usr/local/bin/flotctl': flotctl,
-    ...(api ? { [NODE_API_TOKEN_FILE]: `${setup.apiToken}\n` } : {}),
-  };
+  const tree = mkdtempSync(path.join(os.tmpdir(), 'flotilla-provision-'));
+  try {
+    const args = [
+      provisionScript(setup.checkout),
+      '--root', tree,
+      '--ip', setup.ip,
+      '--etcd-servers', setup.etcdEndpoints.join(','),
+      '--metadata', formatMetadata(setup.metadata),
+      '--agent-ttl', String(setup.agentTtl ?? 5),
+      '--engine-ttl', String(setup.engineTtl ?? 5),
+      '--flotilla-dir', unitPath(setup.checkout),
+      '--node', unitPath(setup.nodeBinary),
+      '--dropin', 'lab.conf',
+      ...(setup.dnsPort !== undefined ? ['--dns-listen', `${setup.ip}:${setup.dnsPort}`] : []),
+      // The API on TCP, for flotctl status and journal from any machine:
+      // plain HTTP on the host's loopback with a bearer token; a real
+      // deployment serves it with TLS (docs/api.md).
+      ...(api
+        ? [
+            '--conf', `api_listen=${setup.ip}:${setup.apiPort}`,
+            '--conf', `api_token_file=${NODE_API_TOKEN_FILE}`,
+            '--conf', 'api_insecure=true',
+            '--flotctl-env', `FLOTCTL_API_TOKEN_FILE=${NODE_API_TOKEN_FILE}`,
+            '--service-line', `ExecStartPre=/bin/chmod 0600 ${NODE_API_TOKEN_FILE}`,
+          ]
+        : []),
+    ];
+    try {
+      execFileSync('bash', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new Error(`vagrant/provision.sh failed for node ${setup.ip}: ${stderr || (err as Error).message}`);
+    }
+    const files: Record<string, string> = {};
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(full);
+        else if (entry.isFile()) files[`/${path.relative(tree, full)}`] = readFileSync(full, 'utf8');
+      }
+    };
+    walk(tree);
+    if (api) files[NODE_API_TOKEN_FILE] = `${setup.apiToken}\n`;
+    return files;
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
 }
 
 // systemd would read blanks, quotes, '%' and '$' in a path as syntax.

@@ -79,6 +79,8 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect(conf.stdout).toContain(`etcd_servers=http://127.0.0.1:${port}`);
     expect(conf.stdout).toContain('public_ip=127.0.0.11');
     expect(conf.stdout).toContain('metadata=role=web,zone=a');
+    // nodes are provisioned by vagrant/provision.sh, the path Vagrant VMs take
+    expect(conf.stdout).toContain('# Written by provision.sh');
     expect((await lab(dir, ['logs', 'n1'])).code).toBe(0);
 
     // kill: every process of the node dies at once; the other node runs on.
