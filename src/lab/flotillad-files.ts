@@ -93,7 +93,7 @@ export function flotilladFiles(setup: FlotilladSetup): Record<string, string> {
       execFileSync('bash', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
       const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-      throw new Error(`vagrant/provision.sh failed for node ${setup.ip}: ${stderr || (err as Error).message}`);
+      throw new Error(`vagrant/provision.sh failed for node ${setup.ip}: ${stderr || (err as Error).message}`, { cause: err });
     }
     const files: Record<string, string> = {};
     const walk = (dir: string): void => {
