@@ -52,7 +52,15 @@ export function connect(opts: ConnectionOptions): Connection {
     // Unary calls get the deadline; streams (watch, lease keep-alive) must not.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     // Large pages of unit files must fit in one response.
-    grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 },
+    grpcOptions: {
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      // A member whose machine vanished sends no reset: without pings a
+      // watch on it waits forever (seen with a destroyed VM). Ping every
+      // 10 s (etcd allows one every 5 s), give up after 5 s of silence.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    },
     // etcd3 skips a member after 3 failures in a row for 5 s. In a small
     // cluster that can skip every member at once (one is killed, the others
     // change leader), failing calls that a healthy majority could serve; try

@@ -6,6 +6,14 @@ export interface CuttableProxy {
   readonly url: string;
   /** Drops every connection and refuses new ones until restore(). */
   cut(): void;
+  /**
+   * Stops forwarding without closing open connections, as a machine that
+   * vanished would (no reset ever reaches the client); new connections are
+   * refused.
+   */
+  freeze(): void;
+  /** Bytes forwarded from the server to clients so far. */
+  readonly bytesDown: number;
   restore(): void;
   close(): Promise<void>;
 }
@@ -14,6 +22,8 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
   const t = new URL(target);
   const sockets = new Set<net.Socket>();
   let open = true;
+  let frozen = false;
+  let bytesDown = 0;
   const server = net.createServer((client) => {
     if (!open) {
       client.destroy();
@@ -30,7 +40,15 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
+    // forward by hand, so that a frozen proxy can swallow data silently
+    client.on('data', (d: Buffer) => {
+      if (!frozen) upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (frozen) return;
+      bytesDown += d.length;
+      client.write(d);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address() as net.AddressInfo;
@@ -42,8 +60,16 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
   return {
     url: `http://127.0.0.1:${addr.port}`,
     cut,
+    freeze() {
+      frozen = true;
+      open = false;
+    },
+    get bytesDown() {
+      return bytesDown;
+    },
     restore() {
       open = true;
+      frozen = false;
     },
     async close() {
       cut();

@@ -159,4 +159,35 @@ describe('informer across etcd failures', () => {
     await inf.waitForRevision(rev, 30_000);
     expect(seen).toEqual(expected);
   });
+
+  it('moves a watch off a member that vanished without a reset (keepalive pings)', async () => {
+    const cluster = await startEtcd({ members: 3 });
+    cleanups.push(() => cluster.close());
+    const direct = testRegistry(cluster.endpoints);
+    cleanups.push(() => direct.close());
+    // the informer reaches every member through a proxy of its own
+    const proxies = await Promise.all(cluster.endpoints.map((e) => startProxy(e)));
+    for (const p of proxies) cleanups.push(() => p.close());
+    const viaProxy = testRegistry(
+      proxies.map((p) => p.url),
+      { prefix: direct.keys.prefix },
+    );
+    cleanups.push(() => viaProxy.close());
+    const inf = informerOn(viaProxy);
+    const seen = record(inf);
+    await inf.start();
+    const expected = await writeSteps(direct, 0, 5);
+    // the proxy that carries the watch is the one the next event comes through
+    const before = proxies.map((p) => p.bytesDown);
+    expected.push(...(await writeSteps(direct, 5, 6)));
+    await inf.waitForRevision(Number((await direct.client.get(direct.keys.desired('k0')).exec()).header.revision));
+    const watchProxy = proxies.find((p, i) => p.bytesDown > before[i]!)!;
+    // its member's machine vanishes: no reset ever reaches the client
+    watchProxy.freeze();
+    expected.push(...(await writeSteps(direct, 6, 10)));
+    const rev = Number((await direct.client.get(direct.keys.desired('k0')).exec()).header.revision);
+    // keepalive: a ping every 10 s, dead after 5 s more; the watch resumes on another member
+    await inf.waitForRevision(rev, 40_000);
+    expect(seen).toEqual(expected);
+  }, 60_000);
 });
