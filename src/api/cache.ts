@@ -2,6 +2,7 @@
 // is answered from memory and never costs an etcd request. Writes go
 // through the Registry; a writer then waits until its change is back in the
 // cache (read your writes) before it answers.
+import { deleteByUnit, setByUnit } from '../registry/by-unit.js';
 import {
   Informer,
   decode,
@@ -59,16 +60,16 @@ export class ApiCache {
       for (const e of events) {
         const v = e.value ?? e.prev;
         if (!v) continue;
-        if (e.type === 'put' && e.value) index(this.decisionsByUnit, v.unit, v.machine, e.value);
-        else unindex(this.decisionsByUnit, v.unit, v.machine);
+        if (e.type === 'put' && e.value) setByUnit(this.decisionsByUnit, v.unit, v.machine, e.value);
+        else deleteByUnit(this.decisionsByUnit, v.unit, v.machine);
       }
     });
     this.states.subscribe((events) => {
       for (const e of events) {
         const v = e.value ?? e.prev;
         if (!v) continue;
-        if (e.type === 'put' && e.value) index(this.statesByUnit, v.unit, v.machine, e.value);
-        else unindex(this.statesByUnit, v.unit, v.machine);
+        if (e.type === 'put' && e.value) setByUnit(this.statesByUnit, v.unit, v.machine, e.value);
+        else deleteByUnit(this.statesByUnit, v.unit, v.machine);
       }
     });
     for (const [kind, inf] of this.named()) {
@@ -161,15 +162,4 @@ export function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function index<T>(map: Map<string, Map<string, T>>, unit: string, machine: string, value: T): void {
-  let m = map.get(unit);
-  if (!m) map.set(unit, (m = new Map()));
-  m.set(machine, value);
-}
 
-function unindex<T>(map: Map<string, Map<string, T>>, unit: string, machine: string): void {
-  const m = map.get(unit);
-  if (!m) return;
-  m.delete(machine);
-  if (m.size === 0) map.delete(unit);
-}

@@ -1,5 +1,6 @@
 // The etcd driver: flotctl straight to the registry. Every read and write
 // goes through Registry; no etcd key is named here.
+import { deleteByUnit, setByUnit } from '../registry/by-unit.js';
 import {
   Informer,
   decode,
@@ -138,8 +139,8 @@ class EtcdClusterWatch implements ClusterWatch {
       for (const e of events) {
         const v = e.value ?? e.prev;
         if (!v) continue;
-        if (e.type === 'put' && e.value) index(this.decisions, v.unit, v.machine, e.value);
-        else unindex(this.decisions, v.unit, v.machine);
+        if (e.type === 'put' && e.value) setByUnit(this.decisions, v.unit, v.machine, e.value);
+        else deleteByUnit(this.decisions, v.unit, v.machine);
       }
       this.changed();
     });
@@ -147,8 +148,8 @@ class EtcdClusterWatch implements ClusterWatch {
       for (const e of events) {
         const v = e.value ?? e.prev;
         if (!v) continue;
-        if (e.type === 'put' && e.value) index(this.states, v.unit, v.machine, toStateInfo(e.value));
-        else unindex(this.states, v.unit, v.machine);
+        if (e.type === 'put' && e.value) setByUnit(this.states, v.unit, v.machine, toStateInfo(e.value));
+        else deleteByUnit(this.states, v.unit, v.machine);
       }
       this.changed();
     });
@@ -189,18 +190,7 @@ class EtcdClusterWatch implements ClusterWatch {
   }
 }
 
-function index<T>(map: Map<string, Map<string, T>>, unit: string, machine: string, value: T): void {
-  let m = map.get(unit);
-  if (!m) map.set(unit, (m = new Map()));
-  m.set(machine, value);
-}
 
-function unindex<T>(map: Map<string, Map<string, T>>, unit: string, machine: string): void {
-  const m = map.get(unit);
-  if (!m) return;
-  m.delete(machine);
-  if (m.size === 0) map.delete(unit);
-}
 
 function toUnitInfo(u: UnitWithState | StoredUnit, decision: DecisionRecord | undefined, states: readonly StateRecord[], pending: PendingRecord | undefined): UnitInfo {
   const info: UnitInfo = {
