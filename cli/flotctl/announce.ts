@@ -3,7 +3,7 @@ import { DEFAULT_TTL_SECONDS } from '../../src/discovery/announcer.js';
 import { DiscoveryNameError, checkService, parseHostPort } from '../../src/discovery/names.js';
 import { UsageError } from '../../src/ctl/errors.js';
 import { defineCommand } from './common.js';
-import { registryFromGlobals } from './services.js';
+import { discoveryRegistry } from './services.js';
 
 interface AnnounceArgs {
   service: string;
@@ -61,7 +61,7 @@ export const announce = defineCommand<AnnounceArgs>({
     } catch (err) {
       throw err instanceof DiscoveryNameError ? new UsageError(err.message) : err;
     }
-    const discovery = new Discovery(registryFromGlobals(ctx.globals), { ownsRegistry: true });
+    const discovery = new Discovery(discoveryRegistry(ctx.globals), { ownsRegistry: true });
     try {
       let a;
       try {

@@ -1,24 +1,15 @@
 import { checkService } from '../../src/discovery/names.js';
 import { CtlError, UsageError } from '../../src/ctl/errors.js';
 import { toJson } from '../../src/ctl/format.js';
-import { parseEndpoints, type GlobalOptions } from '../../src/ctl/options.js';
+import { registryFromGlobals, type GlobalOptions } from '../../src/ctl/options.js';
 import { formatTable } from '../../src/ctl/table.js';
-import { Registry, type EndpointRecord } from '../../src/registry/index.js';
+import type { EndpointRecord, Registry } from '../../src/registry/index.js';
 import { defineCommand } from './common.js';
 
 /** A registry connection from flotctl's global options (discovery commands talk to etcd directly). */
-export function registryFromGlobals(g: GlobalOptions): Registry {
+export function discoveryRegistry(g: GlobalOptions): Registry {
   if (g.driver === 'api') throw new CtlError('announce and services need --driver etcd (the daemon API does not serve them)');
-  return Registry.connect({
-    endpoints: parseEndpoints(g.endpoint),
-    prefix: g.etcdKeyPrefix,
-    caFile: g.caFile || undefined,
-    certFile: g.certFile || undefined,
-    keyFile: g.keyFile || undefined,
-    username: g.username || undefined,
-    password: g.password || undefined,
-    requestTimeoutMs: Math.round(g.requestTimeout * 1000),
-  });
+  return registryFromGlobals(g);
 }
 
 export function formatEndpoints(list: readonly EndpointRecord[], opts: { full: boolean; noLegend: boolean }): string {
@@ -60,7 +51,7 @@ export const services = defineCommand<ServicesArgs>({
         throw new UsageError((err as Error).message);
       }
     }
-    const registry = registryFromGlobals(ctx.globals);
+    const registry = discoveryRegistry(ctx.globals);
     try {
       const list = (await registry.listEndpoints(argv.service)).sort(
         (a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0),

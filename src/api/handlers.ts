@@ -1,6 +1,7 @@
 // The routes of the API: fleet's v1 resources under /fleet/v1 and /metrics.
 // Reads are answered from the cache; writes go through the Registry, and
 // answer once the cache shows them, so a client reads its own writes.
+import { onlyParams } from './query.js';
 import type { IncomingMessage } from 'node:http';
 import type { DesiredState, Registry } from '../registry/index.js';
 import { parseUnitName, validateUnitName } from '../unit/index.js';
@@ -278,14 +279,6 @@ function allow(method: string, allowed: readonly string[]): void {
   if (!allowed.includes(method)) throw methodNotAllowed(allowed);
 }
 
-function onlyParams(query: URLSearchParams, allowed: readonly string[]): void {
-  const seen = new Set<string>();
-  for (const key of query.keys()) {
-    if (!allowed.includes(key)) throw badRequest(`unknown query parameter ${JSON.stringify(key)}${allowed.length ? `; allowed: ${allowed.join(', ')}` : ''}`);
-    if (seen.has(key)) throw badRequest(`query parameter ${key} given twice`);
-    seen.add(key);
-  }
-}
 
 /** Where a page starts in a sorted key list, from nextPageToken, and its size from pageSize. */
 function pageStart(query: URLSearchParams, keys: readonly string[]): { start: number; size: number } {

@@ -4,6 +4,7 @@
 //   GET /flotilla/v1/units/{name}/status   systemctl status, as text
 //   GET /flotilla/v1/units/{name}/journal  journalctl -u, streamed as text
 // The commands run with argument arrays (no shell), on validated unit names.
+import { onlyParams } from './query.js';
 import { spawn } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { validateUnitName } from '../unit/index.js';
@@ -159,11 +160,3 @@ function journalOptions(query: URLSearchParams): JournalOptions {
   return { lines: Number(rawLines), follow: rawFollow === 'true', output };
 }
 
-function onlyParams(query: URLSearchParams, allowed: readonly string[]): void {
-  const seen = new Set<string>();
-  for (const key of query.keys()) {
-    if (!allowed.includes(key)) throw badRequest(`unknown query parameter ${JSON.stringify(key)}${allowed.length ? `; allowed: ${allowed.join(', ')}` : ''}`);
-    if (seen.has(key)) throw badRequest(`query parameter ${key} given twice`);
-    seen.add(key);
-  }
-}

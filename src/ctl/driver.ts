@@ -1,6 +1,7 @@
 // What flotctl needs from a cluster, independent of how it is reached. The
-// etcd driver (etcd-driver.ts) reads and writes the registry directly; an
-// API driver (issue 9) will implement the same interface over HTTP.
+// etcd driver (etcd-driver.ts) reads and writes the registry directly; the
+// API driver (api-driver.ts) implements the same interface over HTTP. Its
+// records are flotctl's own (its JSON output), not the registry's.
 import type { CreateResult, DesiredState } from '../registry/index.js';
 
 /** The state of a unit as fleet reported it: derived from its decision and its machine's report. */

@@ -127,7 +127,12 @@ export function createDriver(g: GlobalOptions): CtlDriver {
       requestTimeoutMs: Math.round(g.requestTimeout * 1000),
     });
   }
-  const registry = Registry.connect({
+  return new EtcdDriver(registryFromGlobals(g));
+}
+
+/** The registry the global options name (the etcd driver, announce, services). */
+export function registryFromGlobals(g: GlobalOptions): Registry {
+  return Registry.connect({
     endpoints: parseEndpoints(g.endpoint),
     prefix: g.etcdKeyPrefix,
     caFile: g.caFile || undefined,
@@ -137,5 +142,4 @@ export function createDriver(g: GlobalOptions): CtlDriver {
     password: g.password || undefined,
     requestTimeoutMs: Math.round(g.requestTimeout * 1000),
   });
-  return new EtcdDriver(registry);
 }

@@ -147,6 +147,19 @@ export class LabNode {
   private nspawnStart: number | undefined;
   private destroyed = false;
 
+  /**
+   * The node's whole file system as its systemd sees it, from the host:
+   * `root` lacks the tmpfs nspawn mounts on the node's /run and /tmp.
+   */
+  get hostRoot(): string {
+    return `/proc/${this.initPid}/root`;
+  }
+
+  /** The node's system D-Bus, reachable from the host (to drive its systemd). */
+  get busAddress(): string {
+    return `unix:path=${this.hostRoot}/run/dbus/system_bus_socket`;
+  }
+
   /** @internal bootNode() makes nodes. */
   constructor(identity: NodeIdentity, private readonly layout: NodeLayout) {
     this.name = identity.name;

@@ -36,8 +36,8 @@ describe.skipIf(skipWithoutNodes('systemd driver tests (test/e2e/systemd-driver.
     process.once('exit', killLiveNodesSync);
     node = await bootNode({ stateDir: runDir, name: 'sd1', ip: '127.0.0.61' });
     driver = await connectSystemd({
-      busAddress: `unix:path=/proc/${node.initPid}/root/run/dbus/system_bus_socket`,
-      rootDir: `/proc/${node.initPid}/root`,
+      busAddress: node.busAddress,
+      rootDir: node.hostRoot,
       // No safety-net resync during the run: every state change seen here came by signal.
       resyncMs: 3_600_000,
     });

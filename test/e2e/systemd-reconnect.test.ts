@@ -32,8 +32,8 @@ describe.skipIf(skipWithoutNodes('systemd reconnect tests (test/e2e/systemd-reco
     process.once('exit', killLiveNodesSync);
     node = await bootNode({ stateDir: runDir, name: 'sd2', ip: '127.0.0.62' });
     driver = await connectSystemd({
-      busAddress: `unix:path=/proc/${node.initPid}/root/run/dbus/system_bus_socket`,
-      rootDir: `/proc/${node.initPid}/root`,
+      busAddress: node.busAddress,
+      rootDir: node.hostRoot,
       // Only the catch-up after a reconnect may list units, never a timer.
       resyncMs: 3_600_000,
     });
