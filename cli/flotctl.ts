@@ -2,15 +2,10 @@
 // flotctl: the fleetctl-compatible command line of flotilla. See docs/flotctl.md.
 import { hideBin } from 'yargs/helpers';
 import { processIO } from '../src/ctl/io.js';
+import { exitQuietlyOnClosedPipe, exitWhenFlushed } from '../src/process-exit.js';
 import { runFlotctl } from './flotctl/run.js';
 
-// `flotctl list-units | head -1`: a closed pipe ends the output, not in a stack trace.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
-}
-
-const code = await runFlotctl(hideBin(process.argv), processIO());
-process.exit(code);
+// Every command ends here: its output reaches a slow pipe whole, and a
+// reader that closes the pipe early ends flotctl quietly (docs/flotctl.md).
+exitQuietlyOnClosedPipe();
+await exitWhenFlushed(await runFlotctl(hideBin(process.argv), processIO()));

@@ -23,9 +23,13 @@ import {
 } from '../src/lab/cluster.js';
 import { DEFAULT_LAB_DIR, labLayout } from '../src/lab/lab-state.js';
 import { LAB_ETCD_USER, readCredentials } from '../src/lab/lab-secure.js';
+import { exitQuietlyOnClosedPipe, exitWhenFlushed } from '../src/process-exit.js';
 
 const say = (line: string): void => void process.stdout.write(line + '\n');
 const note = (line: string): void => void process.stderr.write(`flotilla-lab: ${line}\n`);
+
+/** A usage error, already reported: exit code 2. */
+class UsageExit extends Error {}
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -174,7 +178,7 @@ async function main(): Promise<void> {
     .fail((msg, err) => {
       if (err) throw err;
       note(`${msg} (see 'flotilla-lab --help')`);
-      process.exit(2);
+      throw new UsageExit(msg);
     })
     .parseAsync();
 }
@@ -223,9 +227,12 @@ function runInherited(argv: string[], env?: Record<string, string>): Promise<num
   });
 }
 
+// `flotilla-lab status --json | head -1`: a closed pipe ends the process quietly.
+exitQuietlyOnClosedPipe();
 main().catch((err: unknown) => {
+  if (err instanceof UsageExit) return exitWhenFlushed(2);
   const e = err as Error;
   note(e instanceof LabError ? e.message : e.message.split('\n').slice(0, 20).join('\n'));
   if (process.env['FLOTILLA_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
-  process.exit(1);
+  return exitWhenFlushed(1);
 });

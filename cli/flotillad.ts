@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { OPTION_NAMES } from '../src/config/config.js';
 import { startDaemon, VERSION } from '../src/daemon.js';
+import { exitWhenFlushed } from '../src/process-exit.js';
 
 const USAGE = `usage: flotillad [--config FILE] [--<option> VALUE ...]
 
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     values = parseArgs({ options, strict: true, allowPositionals: false }).values;
   } catch (err) {
     process.stderr.write(`flotillad: ${(err as Error).message}\n${USAGE}`);
-    process.exit(2);
+    return await exitWhenFlushed(2);
   }
   if (values['help']) {
     process.stdout.write(USAGE);
@@ -48,11 +49,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     // SIGTERM/SIGINT: stop and unload local units, withdraw, so they move.
+    // The last log lines reach the journal before the process goes.
     void daemon.stop({ purge: true }).then(
-      () => process.exit(0),
+      () => exitWhenFlushed(0),
       (err: unknown) => {
         process.stderr.write(`flotillad: stopping after ${signal} failed: ${(err as Error).message}\n`);
-        process.exit(1);
+        return exitWhenFlushed(1);
       },
     );
   };
@@ -67,5 +69,5 @@ main().catch((err: unknown) => {
   const e = err as Error;
   process.stderr.write(`flotillad: ${e.message}\n`);
   if (process.env['FLOTILLA_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
-  process.exit(1);
+  void exitWhenFlushed(1);
 });

@@ -10,12 +10,16 @@ process.once('exit', () => {
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** Runs a TypeScript file of this repository in its own node process (with tsx's loader). */
-export function spawnTs(file: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, file)], {
+/**
+ * Runs a TypeScript file of this repository in its own node process (with
+ * tsx's loader), with these arguments; stdout is a pipe, stderr inherited
+ * unless `stderr: 'pipe'`.
+ */
+export function spawnTs(file: string, env: Record<string, string>, opts: { args?: readonly string[]; stderr?: 'pipe' | 'inherit' } = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, file), ...(opts.args ?? [])], {
     cwd: root,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', opts.stderr ?? 'inherit'],
   });
   live.add(child);
   child.once('exit', () => live.delete(child));
