@@ -91,3 +91,15 @@ export function checkWellFormed(s: string): string {
   if (fault) throw new InvalidUtf8Error(fault);
   return s;
 }
+
+/** Bytes as text for a message: valid runs decoded, each bad byte written as `\xff`. */
+export function showBytes(bytes: Uint8Array): string {
+  let out = '';
+  let rest = bytes;
+  for (;;) {
+    const bad = findInvalidUtf8(rest);
+    if (bad < 0) return out + Buffer.from(rest).toString('utf8');
+    out += `${Buffer.from(rest.subarray(0, bad)).toString('utf8')}\\x${(rest[bad] as number).toString(16).padStart(2, '0')}`;
+    rest = rest.subarray(bad + 1);
+  }
+}
