@@ -52,7 +52,7 @@ export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES):
   } catch (err) {
     throw badRequest(`request body is not valid JSON: ${(err as Error).message}`);
   }
-  // JSON can spell what UTF-8 cannot ("\uD800"); such text would be stored as U+FFFD later.
+  // JSON can spell what UTF-8 cannot ("\uD800"): text that turns into U+FFFD wherever it is written out.
   const bad = illFormedField(value);
   if (bad) throw badRequest(`in the request body, ${bad.field} is ${bad.fault.message}`);
   return value;

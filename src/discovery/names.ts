@@ -66,7 +66,7 @@ export function sortEndpoints(list: EndpointRecord[]): EndpointRecord[] {
 
 /**
  * Refuses an endpoint with text UTF-8 cannot hold (a lone surrogate, which
- * would be read back as U+FFFD), naming the field. Bytes that were not UTF-8
+ * turns into U+FFFD wherever it is written out: DNS, flotctl), naming the field. Bytes that were not UTF-8
  * never get this far: flotctl refuses such arguments (src/process-text.ts).
  */
 export function checkEndpointText(e: EndpointRecord): EndpointRecord {
