@@ -3,9 +3,17 @@
 import { hideBin } from 'yargs/helpers';
 import { processIO } from '../src/ctl/io.js';
 import { exitQuietlyOnClosedPipe, exitWhenFlushed } from '../src/process-exit.js';
+import { invalidProcessText } from '../src/process-text.js';
 import { runFlotctl } from './flotctl/run.js';
 
 // Every command ends here: its output reaches a slow pipe whole, and a
 // reader that closes the pipe early ends flotctl quietly (docs/flotctl.md).
 exitQuietlyOnClosedPipe();
+
+// Node has already turned bytes that are not UTF-8 into U+FFFD; refuse them rather than write them.
+const badText = invalidProcessText({ args: process.argv.length - 2, envPrefix: 'FLOTCTL_' });
+if (badText) {
+  process.stderr.write(`flotctl: ${badText}\n`);
+  await exitWhenFlushed(2);
+}
 await exitWhenFlushed(await runFlotctl(hideBin(process.argv), processIO()));

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { OPTION_NAMES } from '../src/config/config.js';
 import { startDaemon, VERSION } from '../src/daemon.js';
 import { exitWhenFlushed } from '../src/process-exit.js';
+import { invalidProcessText } from '../src/process-text.js';
 
 const USAGE = `usage: flotillad [--config FILE] [--<option> VALUE ...]
 
@@ -16,6 +17,12 @@ Options (see docs/configuration.md): ${OPTION_NAMES.map((n) => `--${n.replaceAll
 `;
 
 async function main(): Promise<void> {
+  // Node has already turned bytes that are not UTF-8 into U+FFFD (metadata would carry them to etcd).
+  const badText = invalidProcessText({ args: process.argv.length - 2, envPrefix: 'FLOTILLA_' });
+  if (badText) {
+    process.stderr.write(`flotillad: ${badText}\n`);
+    return await exitWhenFlushed(2);
+  }
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     config: { type: 'string' },
     help: { type: 'boolean' },

@@ -1,8 +1,10 @@
-// Request bodies: JSON only (415 otherwise), at most maxBytes (413), parsed
-// into plain values; and strict shapes, so an unknown field is refused
+// Request bodies: JSON only (415 otherwise), at most maxBytes (413), UTF-8
+// text only (400 naming the field), parsed into plain values; and strict shapes, so an unknown field is refused
 // instead of silently ignored.
 import type { IncomingMessage } from 'node:http';
+import { utf8FaultOf } from '../utf8.js';
 import { ApiError, badRequest } from './errors.js';
+import { fieldAtEnd, illFormedField } from './json-field.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** A body declared far beyond the cap is refused without being read (the connection is closed). */
@@ -37,18 +39,23 @@ export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES):
   }
   if (size > maxBytes) throw new ApiError(413, `request body is larger than ${maxBytes} bytes`, { Connection: 'close' });
   const buf = Buffer.concat(chunks);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
-  } catch {
-    throw badRequest('request body is not valid UTF-8');
+  const fault = utf8FaultOf(buf);
+  if (fault) {
+    const field = fieldAtEnd(buf.subarray(0, fault.offset).toString('utf8'));
+    throw badRequest(field ? `in the request body, ${field} is ${fault.message}` : `request body is ${fault.message}`);
   }
+  const text = new TextDecoder().decode(buf); // valid now; a leading byte-order mark is dropped
   if (text.trim() === '') throw badRequest('request body is empty; a JSON document is required');
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     throw badRequest(`request body is not valid JSON: ${(err as Error).message}`);
   }
+  // JSON can spell what UTF-8 cannot ("\uD800"): text that turns into U+FFFD wherever it is written out.
+  const bad = illFormedField(value);
+  if (bad) throw badRequest(`in the request body, ${bad.field} is ${bad.fault.message}`);
+  return value;
 }
 
 /** Reads and discards a body a request should not have; refuses one that is there. */

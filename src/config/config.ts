@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { ApiConfigError, checkTcpOptions } from '../api/options.js';
 import { isIP } from 'node:net';
+import { utf8FaultOf } from '../utf8.js';
 
 export interface DaemonConfig {
   etcdServers: string[];
@@ -138,15 +139,19 @@ export interface LoadOptions {
 
 export function loadConfig(opts: LoadOptions = {}): DaemonConfig {
   const file = opts.file ?? DEFAULT_CONFIG_FILE;
-  let text: string | undefined;
+  let bytes: Buffer | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!(code === 'ENOENT' && opts.file === undefined)) {
       throw new ConfigError(`cannot read configuration file ${file}: ${(err as Error).message}`);
     }
   }
+  // Strictly: 'utf8' would turn bad bytes into U+FFFD, and metadata would carry them to etcd.
+  const fault = bytes && utf8FaultOf(bytes);
+  if (fault) throw new ConfigError(`configuration file ${file} is ${fault.message}`);
+  const text = bytes?.toString('utf8');
   const warn = opts.warn ?? (() => undefined);
   let config: DaemonConfig = { ...DEFAULTS, metadata: {} };
   if (text !== undefined) {

@@ -45,14 +45,19 @@ export function refuseTemplates(names: readonly string[], verb: string): void {
   }
 }
 
-/** Reads a local file: its text, undefined when there is none. */
-export type FileReader = (file: string) => string | undefined;
+/**
+ * Reads a local file: its bytes (or text), undefined when there is none.
+ * Bytes, not text: the unit parser decodes them strictly, so a file that is
+ * not UTF-8 is refused by name instead of stored with U+FFFD in place of
+ * its bad bytes (which Node's 'utf8' decoding would do).
+ */
+export type FileReader = (file: string) => Uint8Array | string | undefined;
 
 export function localReader(cwd: string): FileReader {
   return (file) => {
     const full = path.resolve(cwd, file);
     try {
-      return readFileSync(full, 'utf8');
+      return readFileSync(full);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -70,7 +75,7 @@ export interface SubmitPlan {
 }
 
 /** Parses a unit file, turning the parser's refusal into a one-line CtlError naming file and line. */
-function parseFile(name: string, text: string, file: string, fromRegistry = false): ParsedUnit {
+function parseFile(name: string, text: Uint8Array | string, file: string, fromRegistry = false): ParsedUnit {
   try {
     return parseUnit(name, text);
   } catch (err) {

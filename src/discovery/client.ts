@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Registry, type EndpointRecord, type RegistryOptions } from '../registry/index.js';
 import { Announcement, DEFAULT_TTL_SECONDS, MIN_TTL_SECONDS, type AnnounceOptions } from './announcer.js';
 import { EndpointCache, type EndpointChange } from './cache.js';
-import { DiscoveryNameError, checkInstance, checkPort, checkService, defaultInstance } from './names.js';
+import { DiscoveryNameError, checkEndpointText, checkInstance, checkPort, checkService, defaultInstance } from './names.js';
 
 export type DiscoveryOptions = RegistryOptions;
 
@@ -81,7 +81,7 @@ export class Discovery {
     if (!(ttl >= MIN_TTL_SECONDS) || !Number.isInteger(ttl)) {
       throw new DiscoveryNameError(`ttl must be a whole number of seconds, at least ${MIN_TTL_SECONDS}`);
     }
-    const endpoint: EndpointRecord = {
+    const endpoint: EndpointRecord = checkEndpointText({
       service,
       instance,
       host: spec.host,
@@ -89,7 +89,7 @@ export class Discovery {
       attributes: { ...spec.attributes },
       ...(spec.unit ? { unit: spec.unit } : {}),
       ...(spec.machine ? { machine: spec.machine } : {}),
-    };
+    });
     const a = new Announcement(this.registry, endpoint, ttl, this.log.child('announce'));
     await a.start();
     this.announcements.add(a);

@@ -1,6 +1,7 @@
 // Names in discovery: a service name is one DNS label (so `<service>.<domain>`
 // resolves), an instance name is anything that fits in one etcd key segment.
 import type { EndpointRecord } from '../registry/index.js';
+import { surrogateFaultOf } from '../utf8.js';
 
 const SERVICE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -61,4 +62,27 @@ export function instanceLabel(instance: string): string {
 /** Endpoints in a stable order: by instance name. */
 export function sortEndpoints(list: EndpointRecord[]): EndpointRecord[] {
   return list.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+}
+
+/**
+ * Refuses an endpoint with text UTF-8 cannot hold (a lone surrogate, which
+ * turns into U+FFFD wherever it is written out: DNS, flotctl), naming the field. Bytes that were not UTF-8
+ * never get this far: flotctl refuses such arguments (src/process-text.ts).
+ */
+export function checkEndpointText(e: EndpointRecord): EndpointRecord {
+  const fields: [string, string | undefined][] = [
+    ['host', e.host],
+    ['instance name', e.instance],
+    ['unit', e.unit],
+    ['machine', e.machine],
+    ...Object.entries(e.attributes).flatMap(([k, v]): [string, string][] => [
+      [`attribute name ${JSON.stringify(k)}`, k],
+      [`attribute ${JSON.stringify(k)}`, v],
+    ]),
+  ];
+  for (const [what, text] of fields) {
+    const fault = text === undefined ? undefined : surrogateFaultOf(text);
+    if (fault) throw new DiscoveryNameError(`${what} is ${fault.message}`);
+  }
+  return e;
 }

@@ -3,6 +3,7 @@
  * checks happen here, before any parsing, so an oversized or binary upload is
  * refused cheaply and with a message that says which limit it broke.
  */
+import { surrogateFaultOf, utf8FaultOf } from '../utf8.js';
 import { UnitError } from './errors.js';
 
 /** Unit files larger than this are refused (fleet kept them in etcd too). */
@@ -25,16 +26,12 @@ export function decodeUnitText(input: string | Uint8Array, opts: DecodeOptions =
       { unit },
     );
   }
-  let text: string;
-  if (typeof input === 'string') {
-    const bad = findLoneSurrogate(input);
-    if (bad >= 0) throw invalidUtf8(unit, lineAt(input, bad));
-    text = input;
-  } else {
-    const bad = findInvalidUtf8(input);
-    if (bad >= 0) throw invalidUtf8(unit, lineAtByte(input, bad));
-    text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(input);
+  const fault = typeof input === 'string' ? surrogateFaultOf(input) : utf8FaultOf(input);
+  if (fault) {
+    const line = typeof input === 'string' ? lineAt(input, fault.offset) : lineAtByte(input, fault.offset);
+    throw new UnitError('file.encoding', `${fault.message}; save the unit file as UTF-8 text`, { unit, line });
   }
+  let text = typeof input === 'string' ? input : new TextDecoder('utf-8', { ignoreBOM: true }).decode(input);
   if (text.startsWith('\uFEFF')) text = text.slice(1);
   const nul = text.indexOf('\0');
   if (nul >= 0) {
@@ -45,46 +42,6 @@ export function decodeUnitText(input: string | Uint8Array, opts: DecodeOptions =
 
 function formatKiB(bytes: number): string {
   return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
-}
-
-function invalidUtf8(unit: string | undefined, line: number): UnitError {
-  return new UnitError('file.encoding', 'the unit file is not valid UTF-8; save it as UTF-8 text', { unit, line });
-}
-
-/** Index of the first byte that does not start or continue a valid UTF-8 sequence, or -1. */
-function findInvalidUtf8(b: Uint8Array): number {
-  let i = 0;
-  while (i < b.length) {
-    const b0 = b[i] as number;
-    if (b0 < 0x80) {
-      i++;
-      continue;
-    }
-    let size: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (b0 >= 0xc2 && b0 <= 0xdf) size = 2;
-    else if (b0 >= 0xe0 && b0 <= 0xef) {
-      size = 3;
-      if (b0 === 0xe0) lo = 0xa0; // overlong
-      if (b0 === 0xed) hi = 0x9f; // surrogates
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      size = 4;
-      if (b0 === 0xf0) lo = 0x90; // overlong
-      if (b0 === 0xf4) hi = 0x8f; // beyond U+10FFFF
-    } else return i;
-    for (let k = 1; k < size; k++) {
-      const bk = b[i + k];
-      if (bk === undefined || bk < (k === 1 ? lo : 0x80) || bk > (k === 1 ? hi : 0xbf)) return i;
-    }
-    i += size;
-  }
-  return -1;
-}
-
-function findLoneSurrogate(s: string): number {
-  const m = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(s);
-  return m ? m.index : -1;
 }
 
 /** 1-based line of s[index], counting \n, \r\n and a lone \r as line breaks like the parser. */

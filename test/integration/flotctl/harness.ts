@@ -28,10 +28,10 @@ export function onCleanup(fn: () => Promise<void> | void): void {
 }
 
 /** A folder for local unit files, removed after the test. */
-export function unitDir(files: Record<string, string> = {}): { dir: string; write(name: string, text: string): void } {
+export function unitDir(files: Record<string, string | Uint8Array> = {}): { dir: string; write(name: string, text: string | Uint8Array): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'flotctl-units-'));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  const write = (name: string, text: string): void => {
+  const write = (name: string, text: string | Uint8Array): void => {
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), text);
   };
@@ -81,6 +81,11 @@ export function cli(endpoints: string[]): Cli {
       return { code, stdout: io.stdout, stderr: io.stderr };
     },
   };
+}
+
+/** Every key under the CLI's prefix, sorted: to check that a refused command wrote nothing at all. */
+export async function storedKeys(c: Cli): Promise<string[]> {
+  return (await c.registry.client.getAll().prefix(c.prefix).keys()).sort();
 }
 
 /**

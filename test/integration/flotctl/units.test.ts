@@ -1,7 +1,7 @@
 // submit, cat, list-unit-files and the refusals around them, against a real etcd.
 import { describe, expect, it } from 'vitest';
 import { useEtcd } from '../../helpers/etcd.js';
-import { SERVICE, cli, unitDir } from './harness.js';
+import { SERVICE, cli, storedKeys, unitDir } from './harness.js';
 
 const etcd = useEtcd();
 
@@ -52,6 +52,30 @@ describe('flotctl submit and cat', () => {
     expect(r.stderr).toBe('flotctl: bad.service line 3: expected Key=Value but found "this is not a setting"\n');
     expect(r.stderr.split('\n')).toHaveLength(2);
     expect(await c.registry.listUnits()).toEqual([]);
+  });
+
+  it('refuses a unit file that is not valid UTF-8, naming the file and the byte, and writes nothing', async () => {
+    const c = cli(etcd.endpoints);
+    // `Description=caf` then the bytes ff fe (not UTF-8: Latin-1 "ÿþ", or a UTF-16 mark), on line 2 at byte 22.
+    const bad = Buffer.concat([Buffer.from('[Unit]\nDescription=caf'), Buffer.from([0xff, 0xfe]), Buffer.from('\n\n[Service]\nExecStart=/bin/x\n')]);
+    const files = unitDir({ 'good.service': SERVICE(), 'bad.service': bad, 'tpl@.service': bad });
+    const message = (file: string): string => `flotctl: ${file} line 2: not valid UTF-8 (byte 0xff at offset 22); save the unit file as UTF-8 text\n`;
+    for (const args of [
+      ['submit', 'good.service', 'bad.service'],
+      ['load', 'bad.service', 'good.service'],
+      ['start', 'good.service', 'bad.service'],
+    ]) {
+      expect(await c.run(args, { cwd: files.dir }), args.join(' ')).toEqual({ code: 1, stdout: '', stderr: message('bad.service') });
+    }
+    expect(await c.run(['start', 'good.service', 'tpl@1.service'], { cwd: files.dir })).toEqual({ code: 1, stdout: '', stderr: message('tpl@.service') });
+    expect(await storedKeys(c)).toEqual([]);
+
+    // --replace keeps the stored file when the new one is not UTF-8.
+    expect((await c.run(['submit', 'good.service'], { cwd: files.dir })).code).toBe(0);
+    const before = await c.registry.listUnits();
+    files.write('good.service', bad);
+    expect(await c.run(['submit', '--replace', 'good.service'], { cwd: files.dir })).toEqual({ code: 1, stdout: '', stderr: message('good.service') });
+    expect(await c.registry.listUnits()).toEqual(before);
   });
 
   it('refuses [X-Fleet] combinations fleet refused, with the parser message', async () => {

@@ -132,6 +132,7 @@ describe('parseUnitFile: refusals', () => {
     const e = refusal(bytes, { unit: 'x.service' });
     expect(e.rule).toBe('file.encoding');
     expect(e.line).toBe(3);
+    expect(e.message).toBe(`x.service line 3: not valid UTF-8 (byte 0x${bad[0]!.toString(16)} at offset 10); save the unit file as UTF-8 text`);
   });
 
   it('refuses strings that are not well-formed Unicode', () => {
