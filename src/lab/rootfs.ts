@@ -19,7 +19,7 @@ export const NODE_ENV_FILE = '/etc/flotilla/node.env';
  * it runs, and what systemd's own vendor links pull in with basic.target
  * (journald, D-Bus's socket) stays.
  */
-export const ENABLEMENT_DIRS: readonly string[] = ['/etc/systemd/system', '/usr/local/lib/systemd/system'];
+const ENABLEMENT_DIRS: readonly string[] = ['/etc/systemd/system', '/usr/local/lib/systemd/system'];
 const ENABLEMENT_LINKS = /\.(wants|requires|upholds)$/;
 
 /**
