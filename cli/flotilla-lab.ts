@@ -4,7 +4,6 @@
 // of the host root, each running flotillad as a service. The lab outlives
 // this command; its state lives in one folder (--dir).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -136,16 +135,19 @@ async function main(): Promise<void> {
       async (argv) => {
         const record = nodeRecord(argv.dir, argv.node);
         const tail = argv.lines === undefined ? [] : ['-n', String(argv.lines)];
+        const showConsole = (follow: boolean): Promise<number> =>
+          runInherited(['tail', ...(follow ? ['-f'] : []), ...(tail.length ? tail : ['-n', '+1']), record.logFile]);
         if (argv.console) {
-          process.exitCode = await runInherited(['tail', ...(argv.follow ? ['-f'] : []), ...(tail.length ? tail : ['-n', '+1']), record.logFile]);
+          process.exitCode = await showConsole(argv.follow);
           return;
         }
         let node;
         try {
           node = runningNode(argv.dir, argv.node);
         } catch (err) {
+          // The console of a node that has ended, with -n as asked; it grows no more, so no -f.
           note(`${(err as Error).message}; showing its console log instead`);
-          process.stdout.write(readFileSync(record.logFile, 'utf8'));
+          process.exitCode = await showConsole(false);
           return;
         }
         const command = node.enterCommand(['journalctl', '-u', 'flotillad.service', '--no-pager', ...tail, ...(argv.follow ? ['-f'] : [])]);

@@ -3,6 +3,7 @@
 // them: SIGTERM/SIGINT purge and exit, SIGHUP reloads the configuration.
 import os from 'node:os';
 import { loadConfig, type DaemonConfig, type LoadOptions } from './config/config.js';
+import { planReload } from './config/reload.js';
 import { Agent } from './agent/agent.js';
 import { EndpointCache } from './discovery/cache.js';
 import { DnsFront, parseListen } from './discovery/dns-server.js';
@@ -24,7 +25,7 @@ export interface DaemonHandle {
   readonly api: ApiServer | undefined;
   /** The DNS front, when dns_listen is set. */
   readonly dns: DnsFront | undefined;
-  /** Re-reads the configuration and applies what can change at run time. */
+  /** Re-reads the configuration, applies what can change at run time (src/config/reload.ts) and logs each changed option that needs a restart. */
   reload(): Promise<void>;
   /** Stops everything; with purge, local units are stopped and unloaded first. */
   stop(opts: { purge: boolean }): Promise<void>;
@@ -77,7 +78,8 @@ export function machineRecord(config: DaemonConfig, id: string, apiPort?: number
 export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const warnings: string[] = [];
   let config = loadConfig({ ...opts.config, warn: (w) => warnings.push(w) });
-  const log = opts.log ?? createLogger('flotillad', { level: logLevel(config.verbosity), write: (l) => process.stdout.write(l) });
+  // The level follows verbosity, which a reload may change.
+  const log = opts.log ?? createLogger('flotillad', { level: () => logLevel(config.verbosity), write: (l) => process.stdout.write(l) });
   for (const w of warnings) log.warn(w);
   const id = readMachineId(config.machineIdFile);
   // Every etcd request is counted (and its failures) for /metrics.
@@ -157,16 +159,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       return dns.front;
     },
     async reload() {
-      const next = loadConfig({ ...opts.config, warn: (w) => log.warn(w) });
-      for (const key of ['etcdServers', 'etcdKeyPrefix', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'machineIdFile', 'unitDir', 'disableEngine'] as const) {
-        if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) log.warn('option changed; it takes effect after a restart', { option: key });
-      }
-      config = { ...config, metadata: next.metadata, publicIp: next.publicIp, verbosity: next.verbosity };
+      const plan = planReload(config, loadConfig({ ...opts.config, warn: (w) => log.warn(w) }));
+      for (const option of plan.unapplied) log.warn('option changed; it takes effect after a restart', { option });
+      config = plan.config;
       await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
       // The DNS front follows dns_listen, dns_domain and dns_ttl at once.
-      config = { ...config, dnsListen: next.dnsListen, dnsDomain: next.dnsDomain, dnsTtl: next.dnsTtl };
       await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
-      log.info('configuration reloaded', { metadata: JSON.stringify(config.metadata) });
+      log.info('configuration reloaded', {
+        metadata: JSON.stringify(config.metadata),
+        applied: plan.applied.join(','),
+        unapplied: plan.unapplied.join(','),
+      });
     },
     async stop({ purge }) {
       await api?.stop();

@@ -15,17 +15,19 @@ export interface Logger {
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface LoggerOptions {
-  level?: LogLevel;
+  /** The least level written; a function is asked at every line (a level that changes at run time). */
+  level?: LogLevel | (() => LogLevel);
   /** Where lines go; stderr unless set (the daemon sets stdout). */
   write?: (line: string) => void;
 }
 
 export function createLogger(component: string, opts: LoggerOptions = {}): Logger {
-  const min = ORDER[opts.level ?? levelFromEnv()];
+  const level = opts.level ?? levelFromEnv();
+  const min = (): number => ORDER[typeof level === 'function' ? level() : level];
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
-  const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
-    if (ORDER[level] < min) return;
-    write(`${JSON.stringify({ ts: new Date().toISOString(), level, component, msg, ...fields })}\n`);
+  const emit = (lineLevel: LogLevel, msg: string, fields?: LogFields): void => {
+    if (ORDER[lineLevel] < min()) return;
+    write(`${JSON.stringify({ ts: new Date().toISOString(), level: lineLevel, component, msg, ...fields })}\n`);
   };
   return {
     debug: (msg, f) => emit('debug', msg, f),

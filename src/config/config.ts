@@ -82,36 +82,44 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Parser = (raw: string, where: string) => Partial<DaemonConfig>;
+/** How one option of the file is read: the field it sets and its parser. */
+interface OptionSpec<K extends keyof DaemonConfig = keyof DaemonConfig> {
+  field: K;
+  parse: (raw: string, where: string) => DaemonConfig[K];
+}
 
-/** Option name (as in the file) -> how to read it. */
-const OPTIONS: Record<string, Parser> = {
-  etcd_servers: (v, w) => ({ etcdServers: list(v, w) }),
-  etcd_username: (v) => ({ etcdUsername: v || undefined }),
-  etcd_password: (v) => ({ etcdPassword: v || undefined }),
-  etcd_keyfile: (v) => ({ etcdKeyFile: v || undefined }),
-  etcd_certfile: (v) => ({ etcdCertFile: v || undefined }),
-  etcd_cafile: (v) => ({ etcdCaFile: v || undefined }),
-  etcd_key_prefix: (v, w) => ({ etcdKeyPrefix: nonEmpty(v, w) }),
-  etcd_request_timeout: (v, w) => ({ etcdRequestTimeout: seconds(v, w) }),
-  public_ip: (v) => ({ publicIp: v || undefined }),
-  metadata: (v, w) => ({ metadata: metadata(v, w) }),
-  agent_ttl: (v, w) => ({ agentTtl: seconds(v, w) }),
-  engine_ttl: (v, w) => ({ engineTtl: seconds(v, w) }),
-  disable_engine: (v, w) => ({ disableEngine: bool(v, w) }),
-  verbosity: (v, w) => ({ verbosity: integer(v, w) }),
-  unit_dir: (v, w) => ({ unitDir: absolute(v, w) }),
-  machine_id_file: (v, w) => ({ machineIdFile: absolute(v, w) }),
-  api_socket: (v, w) => ({ apiSocket: v === '' ? undefined : absolute(v, w) }),
-  api_listen: (v) => ({ apiListen: v || undefined }),
-  api_cafile: (v, w) => ({ apiCaFile: v === '' ? undefined : absolute(v, w) }),
-  api_certfile: (v, w) => ({ apiCertFile: v === '' ? undefined : absolute(v, w) }),
-  api_keyfile: (v, w) => ({ apiKeyFile: v === '' ? undefined : absolute(v, w) }),
-  api_token_file: (v, w) => ({ apiTokenFile: v === '' ? undefined : absolute(v, w) }),
-  api_insecure: (v, w) => ({ apiInsecure: bool(v, w) }),
-  dns_listen: (v, w) => ({ dnsListen: dnsListen(v, w) }),
-  dns_domain: (v, w) => ({ dnsDomain: dnsDomain(v, w) }),
-  dns_ttl: (v, w) => ({ dnsTtl: wholeSeconds(v, w) }),
+type AnyOptionSpec = { [K in keyof DaemonConfig]: OptionSpec<K> }[keyof DaemonConfig];
+
+const option = <K extends keyof DaemonConfig>(field: K, parse: (raw: string, where: string) => DaemonConfig[K]): OptionSpec<K> => ({ field, parse });
+
+/** Option name (as in the file) -> the field it sets and how to read it. */
+const OPTIONS: Record<string, AnyOptionSpec> = {
+  etcd_servers: option('etcdServers', list),
+  etcd_username: option('etcdUsername', (v) => v || undefined),
+  etcd_password: option('etcdPassword', (v) => v || undefined),
+  etcd_keyfile: option('etcdKeyFile', (v) => v || undefined),
+  etcd_certfile: option('etcdCertFile', (v) => v || undefined),
+  etcd_cafile: option('etcdCaFile', (v) => v || undefined),
+  etcd_key_prefix: option('etcdKeyPrefix', nonEmpty),
+  etcd_request_timeout: option('etcdRequestTimeout', seconds),
+  public_ip: option('publicIp', (v) => v || undefined),
+  metadata: option('metadata', metadata),
+  agent_ttl: option('agentTtl', seconds),
+  engine_ttl: option('engineTtl', seconds),
+  disable_engine: option('disableEngine', bool),
+  verbosity: option('verbosity', integer),
+  unit_dir: option('unitDir', absolute),
+  machine_id_file: option('machineIdFile', absolute),
+  api_socket: option('apiSocket', (v, w) => (v === '' ? undefined : absolute(v, w))),
+  api_listen: option('apiListen', (v) => v || undefined),
+  api_cafile: option('apiCaFile', (v, w) => (v === '' ? undefined : absolute(v, w))),
+  api_certfile: option('apiCertFile', (v, w) => (v === '' ? undefined : absolute(v, w))),
+  api_keyfile: option('apiKeyFile', (v, w) => (v === '' ? undefined : absolute(v, w))),
+  api_token_file: option('apiTokenFile', (v, w) => (v === '' ? undefined : absolute(v, w))),
+  api_insecure: option('apiInsecure', bool),
+  dns_listen: option('dnsListen', dnsListen),
+  dns_domain: option('dnsDomain', dnsDomain),
+  dns_ttl: option('dnsTtl', wholeSeconds),
 };
 
 /** fleet.conf keys flotilla reads but ignores (they had no meaning beyond fleet). */
@@ -126,6 +134,11 @@ const IGNORED_FLEET_KEYS = new Set([
 ]);
 
 export const OPTION_NAMES = Object.keys(OPTIONS);
+
+/** The option name (as in the file) that sets a field of DaemonConfig (the field's own name if none does). */
+export function optionName(field: keyof DaemonConfig): string {
+  return Object.entries(OPTIONS).find(([, spec]) => spec.field === field)?.[0] ?? field;
+}
 
 export interface LoadOptions {
   /** Config file; missing is fine only when it is the default one. */
@@ -194,12 +207,12 @@ function checkApi(c: DaemonConfig): void {
 }
 
 function apply(config: DaemonConfig, key: string, value: string, where: string, warn: (m: string) => void): DaemonConfig {
-  const parse = OPTIONS[key];
-  if (!parse) {
+  const spec = OPTIONS[key];
+  if (!spec) {
     if (!IGNORED_FLEET_KEYS.has(key)) warn(`${where}: unknown option ${key} ignored`);
     return config;
   }
-  return { ...config, ...parse(value.trim(), `${where} (${key})`) };
+  return { ...config, [spec.field]: spec.parse(value.trim(), `${where} (${key})`) };
 }
 
 /** `key = value` or `key="value"` lines; `#` and `;` comments; `[section]` headers ignored. */

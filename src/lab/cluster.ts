@@ -11,12 +11,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../registry/keys.js';
+import { decode } from '../registry/records.js';
 import { cleanup } from './cleanup.js';
 import { EtcdCluster, isHealthy } from './etcd.js';
 import { FLOTILLAD_UNIT, findCheckout, flotilladFiles, flotilladScript } from './flotillad-files.js';
 import { withLabLock } from './lab-lock.js';
 import { credentialsEnvText, enableAuth, etcd3Options, etcdTls, makeCredentials, readCredentials, secureNodeFiles, type LabCredentials } from './lab-secure.js';
-import { metadataFor, parseMetadataSpecs } from './lab-metadata.js';
+import { checkMetadataNodes, configuredMetadata, metadataFor, parseMetadataSpecs } from './lab-metadata.js';
 import {
   DEFAULT_ETCD_PORT,
   labLayout,
@@ -32,6 +33,7 @@ import {
 import { isEtcdIn, labProcesses } from './lab-sweep.js';
 import { mountsUnder, unmountAll } from './mounts.js';
 import { attachNode, bootNode, type LabNode } from './node.js';
+import { nodeLayout } from './state.js';
 import { cmdline, isAlive, signal, startTime, waitForExit } from './proc.js';
 import { nodeSupport } from './support.js';
 
@@ -79,6 +81,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   if (![1, 3].includes(members)) throw new LabError(`--etcd-members must be 1 or 3, not ${members}`);
   if (!Number.isInteger(count) || count < 0 || count > 244) throw new LabError(`--nodes must be 0-244, not ${count}`);
   const specs = parseMetadataSpecs(opts.metadata ?? []);
+  checkMetadataNodes(specs, Array.from({ length: count }, (_, i) => `n${i + 1}`));
   preflight();
   const checkout = findCheckout();
   checkVisibleInNodes(checkout);
@@ -148,6 +151,7 @@ export async function addNode(dir: string, name: string | undefined, opts: AddOp
     const nodeName = name ?? `n${index}`;
     if (state.nodes.some((n) => n.name === nodeName)) throw new LabError(`the lab has a node ${nodeName} already`);
     const specs = parseMetadataSpecs(opts.metadata ?? []);
+    checkMetadataNodes(specs, [nodeName]);
     const record = await bootLabNode(layout, state, nodeName, nodeIp(index), metadataFor(specs, nodeName));
     // Like up: the node counts as added once its machine is in the cluster.
     if (existsSync(flotilladScript(state.checkout))) {
@@ -328,7 +332,9 @@ export async function status(dir: string): Promise<LabStatus> {
       name: record.name,
       machineId: record.machineId,
       ip: record.ip,
-      metadata: record.metadata,
+      // As applied: the machine record flotillad keeps in etcd (a SIGHUP
+      // updates it), else the node's flotilla.conf, else what it booted with.
+      metadata: machines?.get(record.machineId) ?? configuredMetadata(nodeLayout(record.dir).upper) ?? record.metadata,
       state: running ? 'running' : record.disposition === 'running' ? 'dead' : record.disposition,
       flotillad,
       registered: machines?.has(record.machineId),
@@ -431,20 +437,30 @@ async function waitRegistered(state: LabState, timeoutMs: number, aborted?: () =
   }
 }
 
-// Machine IDs with a presence key, or undefined when etcd does not answer.
-async function registeredMachines(endpoints: readonly string[], creds?: LabCredentials): Promise<Set<string> | undefined> {
+// Machine ID -> metadata of every machine with a presence key, or undefined
+// when etcd does not answer.
+async function registeredMachines(endpoints: readonly string[], creds?: LabCredentials): Promise<Map<string, Record<string, string> | undefined> | undefined> {
   const client = new Etcd3({ hosts: [...endpoints], dialTimeout: 2_000, ...etcd3Options(creds) });
   const keys = new Keys();
   try {
     const found = await Promise.race([
-      client.getAll().prefix(keys.machinesPrefix).keys(),
+      client.getAll().prefix(keys.machinesPrefix).strings(),
       sleep(3_000, undefined, { ref: false }).then(() => undefined),
     ]);
-    return found === undefined ? undefined : new Set(found.map((k) => k.slice(keys.machinesPrefix.length)));
+    if (found === undefined) return undefined;
+    return new Map(Object.entries(found).map(([key, value]) => [key.slice(keys.machinesPrefix.length), machineMetadata(value)]));
   } catch {
     return undefined;
   } finally {
     client.close();
+  }
+}
+
+function machineMetadata(value: string): Record<string, string> | undefined {
+  try {
+    return decode.machine(value).metadata;
+  } catch {
+    return undefined; // a record this version cannot read: status shows the configured metadata
   }
 }
 

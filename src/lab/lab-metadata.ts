@@ -1,6 +1,8 @@
 // `--metadata` for flotilla-lab up: `k=v,k2=v2` for every node, or
 // `NODE=k=v,k2=v2` for one node (the first piece then has two '=').
 // The result is written into each node's flotilla.conf as `metadata=`.
+import path from 'node:path';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/config.js';
 
 export interface MetadataSpecs {
   /** For every node. */
@@ -37,6 +39,32 @@ export function parseMetadataSpecs(specs: readonly string[]): MetadataSpecs {
     }
   }
   return result;
+}
+
+/**
+ * Refuses `NODE=k=v` for a node that is not among those being booted: a
+ * typo in the name would boot them without that metadata, unnoticed.
+ */
+export function checkMetadataNodes(specs: MetadataSpecs, booting: readonly string[]): void {
+  const stray = [...specs.byNode.keys()].filter((node) => !booting.includes(node));
+  if (stray.length === 0) return;
+  throw new Error(
+    `--metadata names node${stray.length > 1 ? 's' : ''} ${stray.join(', ')}, which ${stray.length > 1 ? 'are' : 'is'} not booted here ` +
+      `(booting: ${booting.join(', ') || 'none'}); give k=v,... for every node or ${booting[0] ?? 'NODE'}=k=v,...`,
+  );
+}
+
+/**
+ * The metadata a node's own flotilla.conf sets, read from its upper layer
+ * (there also once the node has ended); undefined when the file is missing
+ * or flotillad would not accept it.
+ */
+export function configuredMetadata(upperDir: string): Record<string, string> | undefined {
+  try {
+    return loadConfig({ file: path.join(upperDir, DEFAULT_CONFIG_FILE), env: {} }).metadata;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The metadata of one node: the common pairs, then its own. */

@@ -6,14 +6,20 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { run, runOk } from './exec.js';
 
-/** Mounts an overlay of the host root at target, writing into upper (work is overlayfs' scratch folder). */
-export async function mountOverlay(dirs: { upper: string; work: string; target: string }): Promise<void> {
+/**
+ * Mounts an overlay of the host root at target, writing into upper (work is
+ * overlayfs' scratch folder). lower, when given, are read-only layers laid
+ * over the host root, the first on top (tests use one to stand for files
+ * the host has).
+ */
+export async function mountOverlay(dirs: { upper: string; work: string; target: string; lower?: readonly string[] }): Promise<void> {
   // overlayfs splits its options on ',' and lower layers on ':'; such a path
   // would silently mean something else.
-  for (const dir of [dirs.upper, dirs.work, dirs.target]) {
+  const lower = (dirs.lower ?? []).map((d) => path.resolve(d));
+  for (const dir of [dirs.upper, dirs.work, dirs.target, ...lower]) {
     if (/[,:\s\\]/.test(dir)) throw new Error(`cannot use ${dir} for an overlay: it holds a ',', ':', '\\' or blank`);
   }
-  const options = `lowerdir=/,upperdir=${dirs.upper},workdir=${dirs.work}`;
+  const options = `lowerdir=${[...lower, '/'].join(':')},upperdir=${dirs.upper},workdir=${dirs.work}`;
   await runOk(['mount', '-t', 'overlay', 'overlay', '-o', options, dirs.target]);
 }
 

@@ -28,6 +28,14 @@ export interface BootOptions {
   files?: Record<string, string>;
   /** Of files, those written with mode 0600 (keys, passwords). */
   privateFiles?: readonly string[];
+  /**
+   * Read-only folders laid over the host root in the node's overlay, the
+   * first on top: files the node sees as the host's (tests use it to stand
+   * for units a host has enabled, without changing the host). Each must be
+   * the root of a file system of its own, a tmpfs say: overlayfs refuses a
+   * layer inside the host root (ELOOP).
+   */
+  hostLayers?: readonly string[];
   /** How long boot may take until `running` or `degraded`; default 60 s. */
   bootTimeoutMs?: number;
 }
@@ -65,7 +73,7 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
   const started = Date.now();
   try {
     await Promise.all([mkdir(layout.upper), mkdir(layout.work), mkdir(layout.root)]);
-    await mountOverlay({ upper: layout.upper, work: layout.work, target: layout.root });
+    await mountOverlay({ upper: layout.upper, work: layout.work, target: layout.root, lower: opts.hostLayers });
     await prepareRoot(layout.root, identity, { wants: opts.wants ?? [], files: opts.files ?? {}, privateFiles: opts.privateFiles ?? [] });
     const nspawn = startNspawn(layout.root, identity.name, layout.log);
     Object.assign(record, { nspawnPid: nspawn.pid, nspawnStart: startTime(nspawn.pid) });

@@ -1,8 +1,9 @@
 // What makes an overlay of the host root into a node of its own before it
 // boots: its identity (machine ID, host name, loopback address), a minimal
-// boot target, and masks for the host's services and timers so that nothing
-// of the host's starts inside the node.
-import { lstat, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+// boot target, and none of the host's own enablement, so that nothing the
+// host has enabled starts inside the node, whatever it is
+// (test/e2e/node.test.ts, "starts only what the lab wants").
+import { lstat, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** The unit every node boots into (passed to its init as systemd.unit=). */
@@ -12,8 +13,20 @@ export const NODE_TARGET = 'lab-node.target';
 export const NODE_ENV_FILE = '/etc/flotilla/node.env';
 
 /**
- * Host units that would start inside a node: enabled services of the host,
- * and timers basic.target pulls in through timers.target.
+ * Where `systemctl enable` (by hand or by a package) links units into other
+ * units' .wants/, .requires/ and .upholds/ folders: the host's choice of what
+ * starts at boot. A node drops all of them; its lab-node.target names what
+ * it runs, and what systemd's own vendor links pull in with basic.target
+ * (journald, D-Bus's socket) stays.
+ */
+const ENABLEMENT_DIRS: readonly string[] = ['/etc/systemd/system', '/usr/local/lib/systemd/system'];
+const ENABLEMENT_LINKS = /\.(wants|requires|upholds)$/;
+
+/**
+ * Masked in every node: what systemd's vendor links would still start
+ * through basic.target (the tmpfiles clean-up timer), and host services
+ * that must not run in a node even when something asks for them (the lab's
+ * etcd runs on the host).
  */
 export const MASKED_UNITS: readonly string[] = [
   'etcd.service',
@@ -52,6 +65,7 @@ export async function prepareRoot(
     NODE_ENV_FILE,
     `FLOTILLA_NODE_NAME=${identity.name}\nFLOTILLA_MACHINE_ID=${identity.machineId}\nFLOTILLA_NODE_IP=${identity.ip}\n`,
   );
+  await dropHostEnablement(root);
   await put(root, `/etc/systemd/system/${NODE_TARGET}`, targetUnit(opts.wants));
   for (const unit of MASKED_UNITS) {
     // The host may have a unit file or link there; a mask must replace it.
@@ -59,6 +73,32 @@ export async function prepareRoot(
     await symlink('/dev/null', link);
   }
   for (const [file, content] of Object.entries(opts.files)) await put(root, file, content, opts.privateFiles?.includes(file) ? 0o600 : undefined);
+}
+
+// Removes the host's enablement folders in the node's overlay (a whiteout
+// in the upper layer: the host keeps its own).
+async function dropHostEnablement(root: string): Promise<void> {
+  for (const dir of ENABLEMENT_DIRS) {
+    const inNode = await plainFolder(root, dir);
+    if (inNode === undefined) continue;
+    for (const entry of await readdir(inNode)) {
+      if (ENABLEMENT_LINKS.test(entry)) await rm(path.join(inNode, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+// The host path of a node folder, undefined when it does not exist; it and
+// every folder above it must be plain folders (a symlink would lead onto
+// the host's own files).
+async function plainFolder(root: string, dir: string): Promise<string | undefined> {
+  let current = root;
+  for (const part of path.relative(root, inRoot(root, dir)).split(path.sep).filter(Boolean)) {
+    current = path.join(current, part);
+    const stat = await lstat(current).catch(() => undefined);
+    if (stat === undefined) return undefined;
+    if (!stat.isDirectory()) throw new Error(`cannot prepare ${dir} in the node: ${current} is not a plain folder`);
+  }
+  return current;
 }
 
 function targetUnit(wants: readonly string[]): string {

@@ -125,6 +125,61 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect((await lab(dir, ['status'])).code).toBe(3);
   });
 
+  it.skipIf(!built)('systemctl reload flotillad applies metadata (status shows it) and logs what needs a restart; metadata typos are refused; logs -n of an ended node', async () => {
+    const dir = path.join(runDir, 'reload');
+    const [port = 0] = await freePorts('127.0.0.1', 1);
+    // A NODE= spec for a node that is not booted is refused before anything starts.
+    const typoUp = await lab(dir, ['up', '--nodes', '1', '--etcd-port', String(port), '--metadata', 'n9=role=x']);
+    expect(typoUp.code).not.toBe(0);
+    expect(typoUp.stderr).toContain('--metadata names node n9, which is not booted here (booting: n1)');
+    expect(existsSync(dir)).toBe(false);
+
+    const upped = await lab(dir, ['up', '--nodes', '1', '--etcd-port', String(port), '--metadata', 'n1=role=web']);
+    expect(upped.code, upped.stderr + upped.stdout).toBe(0);
+    expect((await status(dir)).nodes.map((n) => [n.name, n.registered, n.metadata])).toEqual([['n1', true, { role: 'web' }]]);
+
+    // add NAME with --metadata for another name: refused, nothing booted.
+    const typoAdd = await lab(dir, ['add', 'n6', '--metadata', 'n9=role=x']);
+    expect(typoAdd.code).not.toBe(0);
+    expect(typoAdd.stderr).toContain('--metadata names node n9, which is not booted here (booting: n6)');
+    expect((await status(dir)).nodes.map((n) => n.name)).toEqual(['n1']);
+    expect(existsSync(path.join(dir, 'nodes', 'n6'))).toBe(false);
+
+    // Reload: metadata is applied, agent_ttl is logged as needing a restart.
+    const pid = async (): Promise<string> => (await lab(dir, ['exec', 'n1', '--', 'systemctl', 'show', '-p', 'MainPID', '--value', 'flotillad'])).stdout.trim();
+    const before = await pid();
+    const edit = await lab(dir, ['exec', 'n1', '--', 'sed', '-i', '-e', 's/^metadata=.*/metadata=role=db/', '-e', 's/^agent_ttl=.*/agent_ttl=7/', '/etc/flotilla/flotilla.conf']);
+    expect(edit.code, edit.stderr).toBe(0);
+    const reload = await lab(dir, ['exec', 'n1', '--', 'systemctl', 'reload', 'flotillad']);
+    expect(reload.code, reload.stderr).toBe(0);
+    const journal = async (): Promise<Record<string, unknown>[]> =>
+      (await lab(dir, ['exec', 'n1', '--', 'journalctl', '-u', 'flotillad', '-o', 'cat', '--no-pager'])).stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const deadline = Date.now() + 15_000;
+    while (!(await journal()).some((l) => l['msg'] === 'configuration reloaded') && Date.now() < deadline) await sleep(200);
+    const lines = await journal();
+    expect(lines.filter((l) => l['msg'] === 'option changed; it takes effect after a restart').map((l) => [l['level'], l['option']])).toEqual([['warn', 'agent_ttl']]);
+    expect(lines.find((l) => l['msg'] === 'configuration reloaded')).toMatchObject({ applied: 'metadata', unapplied: 'agent_ttl' });
+    expect(await pid()).toBe(before); // reloaded, not restarted
+    // status shows the metadata the machine runs with now (its record in etcd).
+    expect((await status(dir)).nodes[0]?.metadata).toEqual({ role: 'db' });
+
+    // Once the node has ended: its own flotilla.conf, and -n for its console.
+    expect((await lab(dir, ['kill', 'n1'])).code).toBe(0);
+    const gone = Date.now() + 20_000; // its presence in etcd expires after agent_ttl (5 s)
+    while ((await status(dir)).nodes[0]?.registered !== false && Date.now() < gone) await sleep(500);
+    expect((await status(dir)).nodes.map((n) => [n.state, n.registered, n.metadata])).toEqual([['killed', false, { role: 'db' }]]);
+    const logs = await lab(dir, ['logs', 'n1', '-n', '3']);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stderr).toContain('showing its console log instead');
+    expect(logs.stdout.trimEnd().split('\n')).toHaveLength(3);
+    expect(readFileSync(path.join(dir, 'nodes', 'n1', 'nspawn.log'), 'utf8').trimEnd().split('\n').length).toBeGreaterThan(3);
+
+    expect((await lab(dir, ['down'])).code).toBe(0);
+  });
+
   it('down cleans up after a CLI killed during up, with the state file and node records gone', async () => {
     const dir = path.join(runDir, 'crashed');
     const [port = 0] = await freePorts('127.0.0.1', 1);

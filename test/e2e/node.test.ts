@@ -2,8 +2,9 @@
 // it is stopped, killed or cleaned up after a crash, no process, mount or
 // folder of it remains. Nodes boot one after another (two cores).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/lab/exec.js';
 import {
@@ -15,6 +16,7 @@ import {
   mountsUnder,
   nodeStats,
   skipWithoutNodes,
+  unmountAll,
   type LabNode,
 } from '../../src/lab/nodes.js';
 import { isAlive, startTime } from '../../src/lab/proc.js';
@@ -95,6 +97,57 @@ describe.skipIf(skipWithoutNodes('lab node tests (test/e2e/node.test.ts)'))('lab
     expect(await findmntUnder(node.dir)).toEqual([]);
     expect(existsSync(node.dir)).toBe(false);
     await node.destroy(); // idempotent
+  });
+
+  it('starts only what the lab wants, whatever the host has enabled', async () => {
+    // Units enabled as on a host (systemctl enable links them into the
+    // .wants folders of targets basic.target reaches), in a read-only layer
+    // over the host root: the host itself is not changed.
+    // (On a tmpfs: overlayfs refuses a layer that lies inside another one, /.)
+    const layer = path.join(runDir, 'host-layer');
+    mkdirSync(layer);
+    expect((await run(['mount', '-t', 'tmpfs', 'tmpfs', layer])).code).toBe(0);
+    const etc = path.join(layer, 'etc', 'systemd', 'system');
+    const unit = (name: string, text: string, wantedBy: string[]): void => {
+      writeFileSync(path.join(etc, name), text);
+      for (const target of wantedBy) {
+        mkdirSync(path.join(etc, `${target}.wants`), { recursive: true });
+        symlinkSync(`/etc/systemd/system/${name}`, path.join(etc, `${target}.wants`, name));
+      }
+    };
+    mkdirSync(etc, { recursive: true });
+    unit('host-early.service', '[Service]\nExecStart=/bin/sleep infinity\n', ['sysinit.target', 'multi-user.target']);
+    unit('host-listen.socket', '[Socket]\nListenStream=/run/host-listen.sock\n', ['sockets.target']);
+    unit('host-listen.service', '[Service]\nExecStart=/bin/sleep infinity\n', []);
+    unit('host-tick.timer', '[Timer]\nOnActiveSec=1s\nUnit=host-early.service\n', ['timers.target']);
+    unit('host-path.path', '[Path]\nPathExists=/etc/hostname\nUnit=host-early.service\n', ['paths.target']);
+    mkdirSync(path.join(etc, 'basic.target.requires'));
+    symlinkSync('/etc/systemd/system/host-listen.service', path.join(etc, 'basic.target.requires', 'host-listen.service'));
+
+    const node = await boot({
+      stateDir: runDir,
+      name: 'n9',
+      ip: '127.0.0.19',
+      hostLayers: [layer],
+      files: { '/etc/systemd/system/lab-hello.service': '[Service]\nExecStart=/bin/sleep infinity\n' },
+      wants: ['lab-hello.service'],
+    });
+    expect(node.bootState, node.failedUnits.join(' ')).toBe('running');
+    await sleep(1_500); // past host-tick.timer's OnActiveSec, had it started
+    // The node sees the host's units (they could be started by hand)...
+    expect((await node.exec(['systemctl', 'cat', 'host-early.service'])).code).toBe(0);
+    // ...but none of them runs.
+    const states = await node.exec(['systemctl', 'is-active', 'host-early.service', 'host-listen.socket', 'host-listen.service', 'host-tick.timer', 'host-path.path']);
+    expect(states.stdout.split('\n').filter(Boolean)).toEqual(['inactive', 'inactive', 'inactive', 'inactive', 'inactive']);
+    // Running services: the lab's own, journald, and D-Bus once something used it.
+    const running = await units(node, 'service', 'running');
+    expect(running.filter((u) => u !== 'dbus.service')).toEqual(['lab-hello.service', 'systemd-journald.service']);
+    // Listening sockets and waiting timers and paths: systemd's own, no one else's.
+    expect((await units(node, 'socket', 'listening')).filter((u) => !/^(dbus|systemd-[a-z-]+)\.socket$/.test(u))).toEqual([]);
+    expect(await units(node, 'timer', 'active')).toEqual([]);
+    expect((await units(node, 'path', 'active')).filter((u) => !/^systemd-[a-z-]+\.path$/.test(u))).toEqual([]);
+    await node.stop();
+    await unmountAll(layer);
   });
 
   it('kill() ends every process of the node at once and leaves the folder until destroy()', async () => {
@@ -215,6 +268,12 @@ function scanProcesses(node: LabNode): number[] {
     if (ours) found.push(pid);
   }
   return found;
+}
+
+// Names of the node's units of a type in a sub-state, sorted.
+async function units(node: LabNode, type: string, sub: string): Promise<string[]> {
+  const result = await node.exec(['systemctl', 'list-units', `--type=${type}`, `--state=${sub}`, '--plain', '--no-legend', '--no-pager']);
+  return result.stdout.split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '').filter(Boolean).sort();
 }
 
 async function pgrep(pattern: string): Promise<number[]> {
