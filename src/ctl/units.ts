@@ -3,7 +3,7 @@
 // template. Every file is read and checked before anything is written.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { UnitError, instantiate, normalizeUnitName, parseUnit, parseUnitName, templateOf, type ParsedUnit } from '../unit/index.js';
+import { UnitError, instantiate, normalizeUnitName, parseUnit, parseUnitName, quote, templateOf, type ParsedUnit } from '../unit/index.js';
 import type { CtlDriver, NewUnit, StoredUnit } from './driver.js';
 import { CtlError } from './errors.js';
 
@@ -22,7 +22,7 @@ export function unitArg(arg: string): UnitArg {
   try {
     name = normalizeUnitName(arg);
   } catch (err) {
-    if (err instanceof UnitError) throw new CtlError(`invalid unit name ${JSON.stringify(arg)}: ${err.detail}`);
+    if (err instanceof UnitError) throw new CtlError(`invalid unit name ${quote(arg)}: ${err.detail}`);
     throw err;
   }
   const trimmed = arg.replace(/\/+$/, '');

@@ -1,5 +1,5 @@
 /** The unit module's public API: unit files, names, specifiers, [X-Fleet] requirements. */
-export { UnitError } from './errors.js';
+export { UnitError, quote } from './errors.js';
 export type { UnitErrorLocation } from './errors.js';
 export {
   DEFAULT_MAX_UNIT_BYTES,

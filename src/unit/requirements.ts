@@ -127,7 +127,7 @@ function readGlobal(
     }
     throw new UnitError(
       'xfleet.boolean',
-      `${v.key}=${v.value}: ${quote(v.value)} is not a boolean; use true or false (also read: ${[...TRUTHY, ...FALSY].join(' ')})`,
+      `${v.key}=${v.value} is not a boolean; use true or false (also read: ${[...TRUTHY, ...FALSY].join(' ')})`,
       { unit },
     );
   }
