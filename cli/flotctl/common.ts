@@ -3,6 +3,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { CtlContext } from '../../src/ctl/context.js';
 import type { CompletionCommand } from '../../src/ctl/completion.js';
+import { unmarkOperands } from '../../src/ctl/operands.js';
 
 /** Passed to yargs as parse context: a handler leaves its work here, the runner runs it. */
 export interface RunState {
@@ -36,6 +37,7 @@ export function defineCommand<A>(spec: CommandSpec<A>): CtlCommand {
     builder: (y) => (spec.builder ? spec.builder(y) : y),
     handler: (argv) => {
       const state = (argv as unknown as { __run: RunState }).__run;
+      unmarkOperands(argv);
       state.action = () => spec.run(state.ctx, argv as unknown as A);
     },
   };
