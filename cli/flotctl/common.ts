@@ -3,6 +3,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { CtlContext } from '../../src/ctl/context.js';
 import type { CompletionCommand } from '../../src/ctl/completion.js';
+import { unmarkOperands } from '../../src/ctl/operands.js';
 
 /** Passed to yargs as parse context: a handler leaves its work here, the runner runs it. */
 export interface RunState {
@@ -36,6 +37,7 @@ export function defineCommand<A>(spec: CommandSpec<A>): CtlCommand {
     builder: (y) => (spec.builder ? spec.builder(y) : y),
     handler: (argv) => {
       const state = (argv as unknown as { __run: RunState }).__run;
+      unmarkOperands(argv);
       state.action = () => spec.run(state.ctx, argv as unknown as A);
     },
   };
@@ -55,8 +57,22 @@ export function blockingOptions(y: Argv): Argv {
     .option('block-attempts', { type: 'number', describe: 'give up after N attempts of 2 seconds; 0 (default) waits forever' });
 }
 
-export function replaceOption(y: Argv): Argv {
-  return y.option('replace', { type: 'boolean', default: false, describe: 'replace units whose local file differs from the registry' });
+export interface SubmitArgs {
+  replace: boolean;
+  allowUnknownKeys: boolean;
+}
+
+export const SUBMIT_FLAGS = ['--replace', '--allow-unknown-keys'];
+
+/** --replace and --allow-unknown-keys, taken by every command that submits units. */
+export function submitOptions(y: Argv): Argv {
+  return y
+    .option('replace', { type: 'boolean', default: false, describe: 'replace units whose local file differs from the registry' })
+    .option('allow-unknown-keys', {
+      type: 'boolean',
+      default: false,
+      describe: 'accept [X-Fleet] keys this version does not know (keys of a newer version), with a warning',
+    });
 }
 
 export interface ListArgs {

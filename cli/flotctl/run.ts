@@ -6,6 +6,7 @@ import { CtlContext, type CtlContextOptions } from '../../src/ctl/context.js';
 import { CtlError, UsageError } from '../../src/ctl/errors.js';
 import type { CtlIO } from '../../src/ctl/io.js';
 import { GLOBAL_FLAGS, envDefault, envName, validateGlobals, type DriverName, type GlobalOptions } from '../../src/ctl/options.js';
+import { markOperands } from '../../src/ctl/operands.js';
 import { commandPosition, expandCommand, resolveCommandName, type CommandIndex } from '../../src/ctl/prefix.js';
 import { CTL_VERSION } from '../../src/ctl/version.js';
 import { COMMANDS } from './commands.js';
@@ -92,6 +93,7 @@ export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlCo
     let args = expanded.args;
     if (cmd === 'help') args = helpArgs(args, commandPosition(args, INDEX.valueFlags));
     else command = cmd;
+    args = markOperands(args, commandPosition(args, INDEX.valueFlags));
     const state: RunState = { ctx: undefined as unknown as CtlContext };
     let parsed: Record<string, unknown> = {};
     let helpText = '';

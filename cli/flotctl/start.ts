@@ -1,10 +1,10 @@
 import { blockAttempts, loadOrStart } from '../../src/ctl/lifecycle.js';
-import { BLOCKING_FLAGS, blockingOptions, defineCommand, replaceOption, unitsPositional, type BlockingArgs } from './common.js';
+import { BLOCKING_FLAGS, SUBMIT_FLAGS, blockingOptions, defineCommand, submitOptions, unitsPositional, type BlockingArgs, type SubmitArgs } from './common.js';
 
-export const start = defineCommand<BlockingArgs & { units: string[]; replace: boolean }>({
+export const start = defineCommand<BlockingArgs & SubmitArgs & { units: string[] }>({
   command: 'start <units..>',
   describe: 'Schedule units onto machines and start them (submitting them first if needed)',
-  builder: (y) => blockingOptions(replaceOption(unitsPositional(y, 'unit files or names'))),
-  completion: { flags: [...BLOCKING_FLAGS, '--replace'], args: 'units-or-files' },
-  run: (ctx, argv) => loadOrStart(ctx, argv.units, 'launched', { replace: argv.replace, attempts: blockAttempts(argv) }),
+  builder: (y) => blockingOptions(submitOptions(unitsPositional(y, 'unit files or names'))),
+  completion: { flags: [...BLOCKING_FLAGS, ...SUBMIT_FLAGS], args: 'units-or-files' },
+  run: (ctx, argv) => loadOrStart(ctx, argv.units, 'launched', { replace: argv.replace, allowUnknownKeys: argv.allowUnknownKeys, attempts: blockAttempts(argv) }),
 });

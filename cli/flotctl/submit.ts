@@ -1,10 +1,10 @@
 import { submitUnits } from '../../src/ctl/lifecycle.js';
-import { defineCommand, replaceOption, unitsPositional } from './common.js';
+import { SUBMIT_FLAGS, defineCommand, submitOptions, unitsPositional, type SubmitArgs } from './common.js';
 
-export const submit = defineCommand<{ units: string[]; replace: boolean }>({
+export const submit = defineCommand<SubmitArgs & { units: string[] }>({
   command: 'submit <units..>',
   describe: 'Upload unit files (or instances of templates) to the cluster without loading them',
-  builder: (y) => replaceOption(unitsPositional(y, 'unit files or names')),
-  completion: { flags: ['--replace'], args: 'units-or-files' },
-  run: (ctx, argv) => submitUnits(ctx, argv.units, argv.replace),
+  builder: (y) => submitOptions(unitsPositional(y, 'unit files or names')),
+  completion: { flags: [...SUBMIT_FLAGS], args: 'units-or-files' },
+  run: (ctx, argv) => submitUnits(ctx, argv.units, { replace: argv.replace, allowUnknownKeys: argv.allowUnknownKeys }),
 });

@@ -231,7 +231,8 @@ export class Agent {
       const file = this.files.get(hash);
       if (!file) return undefined;
       try {
-        r = parseRequirements(name, parseUnitFile(file.text, { unit: name })).requirements;
+        // Stored units are read as the version that accepted them did (see RequirementsOptions.stored).
+        r = parseRequirements(name, parseUnitFile(file.text, { unit: name }), { stored: true }).requirements;
       } catch (err) {
         this.log.warn('cannot read requirements of unit', { unit: name, error: (err as Error).message });
         r = null;

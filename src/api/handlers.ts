@@ -84,8 +84,8 @@ export class ApiHandlers {
           return this.getUnit(name);
         }
         if (method === 'PUT') {
-          onlyParams(query, []);
-          return this.putUnit(name, await readJson(req));
+          onlyParams(query, ['allowUnknownKeys']);
+          return this.putUnit(name, await readJson(req), allowUnknownKeys(query));
         }
         if (method === 'DELETE') {
           onlyParams(query, []);
@@ -147,7 +147,7 @@ export class ApiHandlers {
     return { status: 200, body: u };
   }
 
-  private async putUnit(name: string, body: unknown): Promise<Reply> {
+  private async putUnit(name: string, body: unknown, allowUnknownKeys: boolean): Promise<Reply> {
     const { registry, cache } = this.opts;
     if (!isPlainObject(body)) throw badRequest('request body must be a JSON object {desiredState, options}');
     onlyFields(body, ['name', 'desiredState', 'options', 'currentState', 'machineID'], 'a unit');
@@ -173,7 +173,7 @@ export class ApiHandlers {
       await cache.waitFor(() => cache.desired.get(name)?.state === desired, READ_YOUR_WRITES_MS);
       return { status: 204 };
     }
-    const parsed = parseOptions(name, options);
+    const parsed = parseOptions(name, options, { allowUnknownKeys });
     const record = { name, text: parsed.text, hash: parsed.hash, global: parsed.requirements.global };
     let result;
     try {
@@ -256,6 +256,14 @@ export class ApiHandlers {
     await cache.waitFor(() => [...final].every(([k, v]) => cache.metadata.get(k)?.value === v), READ_YOUR_WRITES_MS);
     return { status: 204 };
   }
+}
+
+/** `?allowUnknownKeys=true` (flotctl --allow-unknown-keys): unknown [X-Fleet] keys are accepted, not refused. */
+function allowUnknownKeys(query: URLSearchParams): boolean {
+  const v = query.get('allowUnknownKeys');
+  if (v === null || v === 'false') return false;
+  if (v === 'true') return true;
+  throw badRequest('allowUnknownKeys must be true or false');
 }
 
 function decodeSegment(s: string): string {

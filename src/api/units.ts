@@ -3,7 +3,7 @@
 // canonical form src/unit makes of them, so the hash is the same as for the
 // same file submitted by flotctl.
 import type { DecisionRecord, DesiredState, MachineRecord, PendingRecord, StateRecord, UnitRecord } from '../registry/index.js';
-import { parseUnit, parseUnitFile, serializeUnitFile, type ParsedUnit, type UnitFile } from '../unit/index.js';
+import { parseUnit, parseUnitFile, serializeUnitFile, type ParsedUnit, type ParseUnitOptions, type UnitFile } from '../unit/index.js';
 import { badRequest } from './errors.js';
 import { isPlainObject, onlyFields } from './body.js';
 
@@ -77,7 +77,7 @@ export function fileOf(options: readonly UnitOption[]): UnitFile {
 }
 
 /** Checks a request's options and parses the unit they make; UnitError on a bad unit. */
-export function parseOptions(name: string, raw: unknown): ParsedUnit {
+export function parseOptions(name: string, raw: unknown, opts: ParseUnitOptions = {}): ParsedUnit {
   if (!Array.isArray(raw)) throw badRequest('options must be an array of {section, name, value}');
   if (raw.length === 0) throw badRequest('options must not be empty');
   const options: UnitOption[] = raw.map((o, i) => {
@@ -92,7 +92,7 @@ export function parseOptions(name: string, raw: unknown): ParsedUnit {
     return { section, name: key, value };
   });
   // Through the text, so the file is read exactly as a submitted file would be.
-  return parseUnit(name, serializeUnitFile(fileOf(options)));
+  return parseUnit(name, serializeUnitFile(fileOf(options)), opts);
 }
 
 export function currentStateOf(decision: DecisionRecord | undefined, states: readonly StateRecord[]): CurrentState {

@@ -215,7 +215,7 @@ export class ApiDriver implements CtlDriver {
     return (await this.listUnits()).flatMap((u) => (u.pending ? [u.pending] : []));
   }
 
-  async createUnits(units: readonly NewUnit[], opts: { replace: boolean }): Promise<Map<string, CreateResult>> {
+  async createUnits(units: readonly NewUnit[], opts: { replace: boolean; allowUnknownKeys?: boolean | undefined }): Promise<Map<string, CreateResult>> {
     const unique = [...new Map(units.map((u) => [u.name, u])).values()];
     // Checked before anything is written, as the etcd driver does.
     const existing = await this.getStoredUnits(unique.map((u) => u.name));
@@ -230,7 +230,8 @@ export class ApiDriver implements CtlDriver {
         results.set(u.name, 'unchanged');
         return;
       }
-      const { status } = await this.request('PUT', `/fleet/v1/units/${encodeURIComponent(u.name)}`, {
+      const query = opts.allowUnknownKeys === true ? '?allowUnknownKeys=true' : '';
+      const { status } = await this.request('PUT', `/fleet/v1/units/${encodeURIComponent(u.name)}${query}`, {
         desiredState: e?.desiredState ?? 'inactive',
         options: optionsOf(u.text),
       });

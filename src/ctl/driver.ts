@@ -98,7 +98,8 @@ export interface CtlDriver {
   listStates(): Promise<UnitStateInfo[]>;
   listPending(): Promise<PendingInfo[]>;
   /** Writes units all or nothing; an existing unit with other contents is refused unless replace. */
-  createUnits(units: readonly NewUnit[], opts: { replace: boolean }): Promise<Map<string, CreateResult>>;
+  /** allowUnknownKeys: the API server checks the units again, and must accept unknown [X-Fleet] keys too. */
+  createUnits(units: readonly NewUnit[], opts: { replace: boolean; allowUnknownKeys?: boolean | undefined }): Promise<Map<string, CreateResult>>;
   /** createUnits, also giving the units it writes (created or replaced) this desired state in the same writes. Without it, setDesiredState follows. */
   createUnitsInState?(units: readonly NewUnit[], opts: { replace: boolean }, state: DesiredState): Promise<Map<string, CreateResult>>;
   /** Refuses unknown units before writing anything. */

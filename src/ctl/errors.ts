@@ -1,4 +1,5 @@
 // Errors flotctl reports: one line on stderr, and the exit code that goes with it.
+import { unmarkText } from './operands.js';
 
 /** A failure: exit code 1. */
 export class CtlError extends Error {
@@ -10,4 +11,9 @@ export class CtlError extends Error {
 export class UsageError extends CtlError {
   override name = 'UsageError';
   override readonly exitCode: number = 2;
+
+  constructor(message: string) {
+    // yargs quotes arguments given after `--` with their mark (see operands.ts).
+    super(unmarkText(message));
+  }
 }

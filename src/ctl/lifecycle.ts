@@ -16,9 +16,15 @@ export function blockAttempts(opts: { noBlock?: boolean | undefined; blockAttemp
   return opts.noBlock ? -1 : (n ?? 0);
 }
 
+/** What submit, load and start take: --replace and --allow-unknown-keys. */
+export interface SubmitFlags {
+  replace: boolean;
+  allowUnknownKeys?: boolean | undefined;
+}
+
 /** Submits units not yet in the registry (and with replace, changed ones). */
-export async function submitUnits(ctx: CtlContext, args: readonly string[], replace: boolean): Promise<void> {
-  await submit(ctx, args, replace);
+export async function submitUnits(ctx: CtlContext, args: readonly string[], flags: SubmitFlags): Promise<void> {
+  await submit(ctx, args, flags);
 }
 
 /**
@@ -28,14 +34,15 @@ export async function submitUnits(ctx: CtlContext, args: readonly string[], repl
  * sets their state again: for new units, start is two requests, not five,
  * and the engine sees one change, not two.
  */
-async function submit(ctx: CtlContext, args: readonly string[], replace: boolean, state?: DesiredState): Promise<Map<string, StoredUnit>> {
+async function submit(ctx: CtlContext, args: readonly string[], flags: SubmitFlags, state?: DesiredState): Promise<Map<string, StoredUnit>> {
   const driver = ctx.driver();
-  const plan = await planSubmit(driver, args, { replace, read: localReader(ctx.io.cwd) });
+  const { replace, allowUnknownKeys } = flags;
+  const plan = await planSubmit(driver, args, { replace, allowUnknownKeys, read: localReader(ctx.io.cwd) });
   for (const w of plan.warnings) ctx.warn(w);
   const written = new Map<string, StoredUnit>();
   if (plan.writes.length === 0) return written;
   const inState = state !== undefined && driver.createUnitsInState !== undefined;
-  const results = inState ? await driver.createUnitsInState!(plan.writes, { replace }, state) : await driver.createUnits(plan.writes, { replace });
+  const results = inState ? await driver.createUnitsInState!(plan.writes, flags, state) : await driver.createUnits(plan.writes, flags);
   for (const w of plan.writes) {
     const r = results.get(w.name);
     if (r === 'created') ctx.out(`Unit ${w.name} inactive\n`);
@@ -80,10 +87,10 @@ function wait(ctx: CtlContext, watch: ClusterWatch, targets: WaitTarget[], attem
 const VERB: Record<DesiredState, string> = { launched: 'start', loaded: 'load', inactive: 'unload' };
 
 /** load / start: submit what is missing, set the desired state, wait for it (not for global units). */
-export async function loadOrStart(ctx: CtlContext, args: readonly string[], state: 'loaded' | 'launched', opts: { replace: boolean; attempts: number }): Promise<void> {
+export async function loadOrStart(ctx: CtlContext, args: readonly string[], state: 'loaded' | 'launched', opts: SubmitFlags & { attempts: number }): Promise<void> {
   const names = unitNames(args);
   refuseTemplates(names, state === 'launched' ? 'started' : 'loaded');
-  const written = await submit(ctx, args, opts.replace, state);
+  const written = await submit(ctx, args, opts, state);
   const rest = names.filter((n) => !written.has(n));
   const stored = new Map([...written, ...(rest.length > 0 ? await storedOrFail(ctx, rest) : [])]);
   await transition(ctx, names, stored, state, opts.attempts, undefined, written);

@@ -3,7 +3,7 @@
 // template. Every file is read and checked before anything is written.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { UnitError, instantiate, normalizeUnitName, parseUnit, parseUnitName, templateOf, type ParsedUnit } from '../unit/index.js';
+import { UnitError, instantiate, normalizeUnitName, parseUnit, parseUnitName, quote, templateOf, type ParsedUnit } from '../unit/index.js';
 import type { CtlDriver, NewUnit, StoredUnit } from './driver.js';
 import { CtlError } from './errors.js';
 
@@ -22,7 +22,7 @@ export function unitArg(arg: string): UnitArg {
   try {
     name = normalizeUnitName(arg);
   } catch (err) {
-    if (err instanceof UnitError) throw new CtlError(`invalid unit name ${JSON.stringify(arg)}: ${err.detail}`);
+    if (err instanceof UnitError) throw new CtlError(`invalid unit name ${quote(arg)}: ${err.detail}`);
     throw err;
   }
   const trimmed = arg.replace(/\/+$/, '');
@@ -74,10 +74,15 @@ export interface SubmitPlan {
   warnings: string[];
 }
 
+/** Unknown [X-Fleet] keys: refused, or with --allow-unknown-keys warned about (keys of a newer version). */
+interface ParseFlags {
+  allowUnknownKeys?: boolean | undefined;
+}
+
 /** Parses a unit file, turning the parser's refusal into a one-line CtlError naming file and line. */
-function parseFile(name: string, text: Uint8Array | string, file: string, fromRegistry = false): ParsedUnit {
+function parseFile(name: string, text: Uint8Array | string, file: string, flags: ParseFlags, fromRegistry = false): ParsedUnit {
   try {
-    return parseUnit(name, text);
+    return parseUnit(name, text, flags);
   } catch (err) {
     if (!(err instanceof UnitError)) throw err;
     if (fromRegistry) throw new CtlError(`${file}: ${err.message}`);
@@ -85,9 +90,9 @@ function parseFile(name: string, text: Uint8Array | string, file: string, fromRe
   }
 }
 
-function fromTemplate(template: ParsedUnit, name: string, where: string): ParsedUnit {
+function fromTemplate(template: ParsedUnit, name: string, where: string, flags: ParseFlags): ParsedUnit {
   try {
-    return instantiate(template, name);
+    return instantiate(template, name, flags);
   } catch (err) {
     if (err instanceof UnitError) throw new CtlError(`${where}: ${err.message}`);
     throw err;
@@ -103,7 +108,12 @@ function record(p: ParsedUnit, name: string): NewUnit {
  * files but writing nothing: the caller writes `writes` in one batch, so one
  * bad file means nothing is submitted.
  */
-export async function planSubmit(driver: CtlDriver, args: readonly string[], opts: { replace: boolean; read: FileReader }): Promise<SubmitPlan> {
+export async function planSubmit(
+  driver: CtlDriver,
+  args: readonly string[],
+  opts: { replace: boolean; read: FileReader } & ParseFlags,
+): Promise<SubmitPlan> {
+  const flags: ParseFlags = { allowUnknownKeys: opts.allowUnknownKeys };
   const parsedArgs = [...new Map(args.map((a) => unitArg(a)).map((u) => [u.name, u])).values()];
   const templates = parsedArgs.map((u) => templateOf(u.name)).filter((t): t is string => t !== undefined);
   const stored = await driver.getStoredUnits([...parsedArgs.map((u) => u.name), ...templates]);
@@ -116,12 +126,12 @@ export async function planSubmit(driver: CtlDriver, args: readonly string[], opt
     const localText = opts.read(u.file);
     let local: { parsed: ParsedUnit; file: string; isTemplate: boolean } | undefined;
     if (localText !== undefined) {
-      local = { parsed: parseFile(u.name, localText, u.file), file: u.file, isTemplate: false };
+      local = { parsed: parseFile(u.name, localText, u.file, flags), file: u.file, isTemplate: false };
     } else if (template && (existing || !stored.has(template))) {
       const tfile = localTemplateFile(u, template);
       const ttext = opts.read(tfile);
       if (ttext !== undefined) {
-        local = { parsed: fromTemplate(parseFile(template, ttext, tfile), u.name, tfile), file: tfile, isTemplate: true };
+        local = { parsed: fromTemplate(parseFile(template, ttext, tfile, flags), u.name, tfile, flags), file: tfile, isTemplate: true };
       }
     }
 
@@ -146,10 +156,10 @@ export async function planSubmit(driver: CtlDriver, args: readonly string[], opt
     }
     const storedTemplate = template ? stored.get(template) : undefined;
     if (template && storedTemplate) {
-      const parsed = fromTemplate(parseFile(template, storedTemplate.text, `template ${template} in the registry`, true), u.name, template);
+      const parsed = fromTemplate(parseFile(template, storedTemplate.text, `template ${template} in the registry`, flags, true), u.name, template, flags);
       const tlocal = opts.read(localTemplateFile(u, template));
       if (tlocal !== undefined) {
-        const lt = parseFile(template, tlocal, localTemplateFile(u, template));
+        const lt = parseFile(template, tlocal, localTemplateFile(u, template), flags);
         if (lt.hash !== storedTemplate.hash) {
           plan.warnings.push(`template ${template} in the registry differs from the local file ${localTemplateFile(u, template)}; ${u.name} is made from the registry's`);
         }

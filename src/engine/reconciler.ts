@@ -299,7 +299,10 @@ export class EngineReconciler {
         file = parseUnitFile(unit.text, { unit: name });
         this.files.set(unit.hash, file);
       }
-      const { requirements } = parseRequirements(name, file);
+      // Read as the version that accepted it did: a unit submitted before a
+      // check was added keeps its schedule, and what the check found is logged.
+      const { requirements, warnings } = parseRequirements(name, file, { stored: true });
+      for (const w of warnings) this.log.warn('unit in the registry read with a warning', { unit: name, warning: w });
       result = { hash: unit.hash, template: unitName.isTemplate, requirements, error: undefined };
     } catch (err) {
       const msg = err instanceof UnitError ? err.message : String(err);

@@ -42,7 +42,17 @@ function formatMessage(detail: string, { unit, line }: UnitErrorLocation): strin
   return where === '' ? detail : `${where}: ${detail}`;
 }
 
-/** Quote a user-supplied string for an error message, showing control characters. */
+/**
+ * Quote a user-supplied string for an error message: as written (a name
+ * such as x\x2dy.service keeps its single backslash), only control
+ * characters escaped so that the message stays one readable line.
+ */
 export function quote(s: string): string {
-  return JSON.stringify(s);
+  // eslint-disable-next-line no-control-regex
+  return `"${s.replace(/[\u0000-\u001f\u007f]/g, escapeControl)}"`;
+}
+
+function escapeControl(c: string): string {
+  const json = JSON.stringify(c).slice(1, -1);
+  return json !== c ? json : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }

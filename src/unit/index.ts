@@ -1,5 +1,5 @@
 /** The unit module's public API: unit files, names, specifiers, [X-Fleet] requirements. */
-export { UnitError } from './errors.js';
+export { UnitError, quote } from './errors.js';
 export type { UnitErrorLocation } from './errors.js';
 export {
   DEFAULT_MAX_UNIT_BYTES,
@@ -30,9 +30,9 @@ export {
 } from './name.js';
 export type { UnitName, UnitType } from './name.js';
 export { EMPTY_REQUIREMENTS, parseRequirements } from './requirements.js';
-export type { MetadataRequirement, Requirements, RequirementsReading } from './requirements.js';
+export type { MetadataRequirement, Requirements, RequirementsOptions, RequirementsReading } from './requirements.js';
 export { expandSpecifiers } from './specifiers.js';
 export { instantiate, parseUnit } from './unit.js';
 export type { ParseUnitOptions, ParsedUnit } from './unit.js';
 export { DEPRECATED_XFLEET_KEYS, XFLEET_KEYS, XFLEET_SECTION, splitFields, splitQuoted } from './xfleet.js';
-export type { XFleetOption } from './xfleet.js';
+export type { XFleetOption, XFleetOptions } from './xfleet.js';

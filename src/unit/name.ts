@@ -29,8 +29,8 @@ export const TEMPLATE_TYPES = ['path', 'service', 'socket', 'target', 'timer'] a
 
 export type UnitType = (typeof UNIT_TYPES)[number];
 
-/** systemd's UNIT_NAME_MAX. */
-export const MAX_UNIT_NAME_LENGTH = 256;
+/** systemd's UNIT_NAME_MAX (256) counts the terminating NUL, so a name has at most 255 characters. */
+export const MAX_UNIT_NAME_LENGTH = 255;
 
 export interface UnitName {
   /** The full name, e.g. `web@3.service`. */
@@ -67,7 +67,10 @@ export function parseUnitName(name: string): UnitName {
   };
 }
 
-const NAME_CHAR = /^[A-Za-z0-9:_.@-]$/;
+// systemd's VALID_CHARS plus "@": the backslash is there for the escapes
+// systemd-escape writes (x\x2dy.service). Names never contain "/", so every
+// one is a safe file name and etcd key suffix.
+const NAME_CHAR = /^[A-Za-z0-9:_.@\\-]$/;
 
 /** Throws UnitError naming the first rule `name` breaks. */
 export function validateUnitName(name: string): void {
@@ -84,7 +87,7 @@ export function validateUnitName(name: string): void {
   if (name.includes('..')) fail('name.dot-dot', 'a unit name must not contain ".."');
   for (const ch of name) {
     if (!NAME_CHAR.test(ch)) {
-      fail('name.characters', `${quote(ch)} is not allowed in a unit name; use only letters, digits and : _ . @ -`);
+      fail('name.characters', `${quote(ch)} is not allowed in a unit name; use only letters, digits and : _ . @ - \\ (systemd-escape writes other characters as \\xNN)`);
     }
   }
   if (name.startsWith('@')) fail('name.leading-at', 'a unit name must not start with "@"; templates look like web@.service');

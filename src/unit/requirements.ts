@@ -8,8 +8,8 @@ import type { UnitFile } from './file.js';
 import { globMatch, validateGlob } from './glob.js';
 import type { MetadataPair, MetadataRequirement } from './metadata.js';
 import { groupMetadata, parseMetadataPair } from './metadata.js';
-import { isValidUnitName } from './name.js';
-import type { XFleetOption, XFleetValue } from './xfleet.js';
+import { isValidUnitName, parseUnitName } from './name.js';
+import type { XFleetOption, XFleetOptions, XFleetValue } from './xfleet.js';
 import { readXFleet } from './xfleet.js';
 
 export type { MetadataRequirement } from './metadata.js';
@@ -50,8 +50,20 @@ function frozen<T>(): T[] {
   return Object.freeze(empty) as T[];
 }
 
-const TRUTHY = ['true', 'yes', '1', 'on', 't'];
-const FALSY = ['false', 'no', '0', 'off', 'f'];
+// systemd's parse_boolean(), compared lower-cased.
+const TRUTHY = ['1', 'yes', 'y', 'true', 't', 'on'];
+const FALSY = ['0', 'no', 'n', 'false', 'f', 'off'];
+
+export interface RequirementsOptions extends XFleetOptions {
+  /**
+   * Read a unit already in the registry, which an earlier version may have
+   * accepted: what is now refused at submit time (unknown keys, a Global
+   * that is not a boolean, MachineOf naming a template) is read as those
+   * versions did, with a warning, so the unit keeps being scheduled as
+   * before. The engine and the agent read stored units this way.
+   */
+  stored?: boolean | undefined;
+}
 
 /**
  * Reads [X-Fleet] for the unit `unitName` (specifiers expand to its parts),
@@ -63,13 +75,14 @@ const FALSY = ['false', 'no', '0', 'off', 'f'];
  * specifiers changed are left for instantiate(), which reads the file again
  * for the instance. Templates are never scheduled, so nothing acts on them.
  */
-export function parseRequirements(unitName: string, file: UnitFile): RequirementsReading {
-  const { values, warnings } = readXFleet(unitName, file);
+export function parseRequirements(unitName: string, file: UnitFile, opts: RequirementsOptions = {}): RequirementsReading {
+  const stored = opts.stored === true;
+  const { values, warnings } = readXFleet(unitName, file, { allowUnknownKeys: stored || opts.allowUnknownKeys === true });
   const get = (option: XFleetOption): XFleetValue[] => values.get(option) ?? [];
   const template = isTemplateName(unitName);
   const defer = (v: XFleetValue): boolean => template && v.expanded;
 
-  const peers = uniqueValues(get('machineOf').filter((v) => checkPeer(v, unitName, defer(v))));
+  const peers = uniqueValues(get('machineOf').filter((v) => checkPeer(v, unitName, defer(v), stored ? warnings : undefined)));
   const conflicts = uniqueValues(get('conflicts').map((v) => checkGlob(v, unitName)));
   const replaces = uniqueValues(get('replaces').map((v) => checkGlob(v, unitName)));
   const metadata = get('machineMetadata').flatMap((v) => readMetadata(v, unitName, defer(v)));
@@ -79,7 +92,7 @@ export function parseRequirements(unitName: string, file: UnitFile): Requirement
     machineMetadata: groupMetadata(metadata),
     conflicts: conflicts.map((v) => v.value),
     replaces: replaces.map((v) => v.value),
-    global: readGlobal(get('global'), unitName, warnings),
+    global: readGlobal(get('global'), unitName, { warnings, stored, defer }),
   };
   const machineId = firstOf(get('machineId'), unitName, warnings);
   if (machineId !== undefined) requirements.machineId = machineId;
@@ -95,16 +108,31 @@ export function parseRequirements(unitName: string, file: UnitFile): Requirement
   return { requirements, warnings };
 }
 
-/** fleet read Global as the last value given. */
-function readGlobal(given: XFleetValue[], unit: string, warnings: string[]): boolean {
-  const last = given.at(-1);
-  if (last === undefined) return false;
-  const v = last.value.toLowerCase();
-  if (TRUTHY.includes(v)) return true;
-  if (!FALSY.includes(v)) {
-    warnings.push(`${unit}: Global=${last.value} is not a recognised boolean and counts as false (true: ${TRUTHY.join(' ')})`);
+/**
+ * The last value counts, as in fleet and systemd; every value must be one of
+ * systemd's booleans. A stored unit keeps the earlier reading: anything else
+ * counts as false.
+ */
+function readGlobal(
+  given: XFleetValue[],
+  unit: string,
+  how: { warnings: string[]; stored: boolean; defer: (v: XFleetValue) => boolean },
+): boolean {
+  for (const v of given) {
+    const lower = v.value.toLowerCase();
+    if (TRUTHY.includes(lower) || FALSY.includes(lower) || how.defer(v)) continue;
+    if (how.stored) {
+      how.warnings.push(`${unit}: ${v.key}=${v.value} is not a boolean and counts as false`);
+      continue;
+    }
+    throw new UnitError(
+      'xfleet.boolean',
+      `${v.key}=${v.value} is not a boolean; use true or false (also read: ${[...TRUTHY, ...FALSY].join(' ')})`,
+      { unit },
+    );
   }
-  return false;
+  const last = given.at(-1);
+  return last !== undefined && TRUTHY.includes(last.value.toLowerCase());
 }
 
 /** A unit is pinned to one machine: fleet used the first value; more are a likely mistake worth a warning. */
@@ -119,13 +147,27 @@ function firstOf(given: XFleetValue[], unit: string, warnings: string[]): string
 }
 
 /** True when the peer is kept; throws for a bad name unless the check is deferred. */
-function checkPeer({ key, value }: XFleetValue, unit: string, deferred: boolean): boolean {
+function checkPeer({ key, value }: XFleetValue, unit: string, deferred: boolean, storedWarnings: string[] | undefined): boolean {
   if (/[*?[]/.test(value)) {
     throw new UnitError('xfleet.machine-of', `${key}=${value}: ${key} takes exact unit names, not patterns`, { unit });
   }
   if (!isValidUnitName(value)) {
     if (deferred) return false;
     throw new UnitError('xfleet.machine-of', `${key}=${value}: ${quote(value)} is not a valid unit name (e.g. db.service)`, { unit });
+  }
+  // A template never runs, so a unit following one would wait forever.
+  if (isTemplateName(value)) {
+    if (deferred) return false;
+    if (storedWarnings) {
+      storedWarnings.push(`${unit}: ${key}=${value} names a template, which never runs; the unit waits for it`);
+      return true;
+    }
+    const t = parseUnitName(value);
+    throw new UnitError(
+      'xfleet.machine-of',
+      `${key}=${value}: ${value} is a template, which never runs on a machine; name one of its instances, e.g. ${t.prefix}@1.${t.type}`,
+      { unit },
+    );
   }
   return true;
 }

@@ -9,7 +9,7 @@ import { parseUnitFile, serializeUnitFile } from './file.js';
 import { hashText } from './hash.js';
 import type { UnitName } from './name.js';
 import { parseUnitName, templateOf } from './name.js';
-import type { Requirements } from './requirements.js';
+import type { Requirements, RequirementsOptions } from './requirements.js';
 import { parseRequirements } from './requirements.js';
 
 export interface ParsedUnit {
@@ -23,7 +23,7 @@ export interface ParsedUnit {
   warnings: string[];
 }
 
-export type ParseUnitOptions = Pick<ParseOptions, 'maxBytes'>;
+export type ParseUnitOptions = Pick<ParseOptions, 'maxBytes'> & Pick<RequirementsOptions, 'allowUnknownKeys'>;
 
 /**
  * Validates the name and parses the file. A template's requirements are read
@@ -33,7 +33,7 @@ export type ParseUnitOptions = Pick<ParseOptions, 'maxBytes'>;
 export function parseUnit(name: string, input: string | Uint8Array, opts: ParseUnitOptions = {}): ParsedUnit {
   const unitName = parseUnitName(name);
   const file = parseUnitFile(input, { unit: name, maxBytes: opts.maxBytes });
-  return build(unitName, file);
+  return build(unitName, file, opts);
 }
 
 /**
@@ -41,7 +41,7 @@ export function parseUnit(name: string, input: string | Uint8Array, opts: ParseU
  * parsed template: same file and hash, requirements re-derived so that
  * specifiers expand to the instance's name.
  */
-export function instantiate(templateUnit: ParsedUnit, instanceName: string): ParsedUnit {
+export function instantiate(templateUnit: ParsedUnit, instanceName: string, opts: Pick<RequirementsOptions, 'allowUnknownKeys'> = {}): ParsedUnit {
   const template = templateUnit.name.name;
   if (!templateUnit.name.isTemplate) {
     throw new UnitError('name.not-template', 'only a template (a name like web@.service) can be instantiated', { unit: template });
@@ -51,12 +51,12 @@ export function instantiate(templateUnit: ParsedUnit, instanceName: string): Par
     const example = `${templateUnit.name.prefix}@1.${templateUnit.name.type}`;
     throw new UnitError('name.not-instance-of', `${quote(instanceName)} is not an instance of this template; expected a name like ${example}`, { unit: template });
   }
-  const { requirements, warnings } = parseRequirements(name.name, templateUnit.file);
+  const { requirements, warnings } = parseRequirements(name.name, templateUnit.file, { allowUnknownKeys: opts.allowUnknownKeys });
   return { name, file: templateUnit.file, text: templateUnit.text, hash: templateUnit.hash, requirements, warnings };
 }
 
-function build(name: UnitName, file: UnitFile): ParsedUnit {
+function build(name: UnitName, file: UnitFile, opts: ParseUnitOptions): ParsedUnit {
   const text = serializeUnitFile(file);
-  const { requirements, warnings } = parseRequirements(name.name, file);
+  const { requirements, warnings } = parseRequirements(name.name, file, { allowUnknownKeys: opts.allowUnknownKeys });
   return { name, file, text, hash: hashText(text), requirements, warnings };
 }

@@ -2,8 +2,10 @@
  * Reading the [X-Fleet] section: which keys mean what (with fleet's deprecated
  * spellings), and fleet's rules for turning one value into several.
  */
+import { UnitError } from './errors.js';
 import type { UnitFile } from './file.js';
 import { expandSpecifiers } from './specifiers.js';
+import { closest } from './suggest.js';
 
 export type XFleetOption = 'machineId' | 'machineBootId' | 'machineOf' | 'machineMetadata' | 'conflicts' | 'global' | 'replaces';
 
@@ -42,6 +44,18 @@ export interface XFleetValue {
   expanded: boolean;
 }
 
+/** The keys to write today, for messages (deprecated spellings are still read). */
+const CURRENT_KEYS = Object.keys(XFLEET_KEYS).filter((k) => !Object.hasOwn(DEPRECATED_XFLEET_KEYS, k));
+
+export interface XFleetOptions {
+  /**
+   * Warn about and ignore an unknown key instead of refusing it: for keys of
+   * a newer version (flotctl --allow-unknown-keys), and for units already in
+   * the registry, which earlier versions accepted with a warning.
+   */
+  allowUnknownKeys?: boolean | undefined;
+}
+
 export interface XFleetReading {
   values: Map<XFleetOption, XFleetValue[]>;
   warnings: string[];
@@ -54,7 +68,7 @@ export interface XFleetReading {
  * resets a list in systemd; the deprecated and current spellings of one
  * option share one list.
  */
-export function readXFleet(unitName: string, file: UnitFile): XFleetReading {
+export function readXFleet(unitName: string, file: UnitFile, opts: XFleetOptions = {}): XFleetReading {
   const values = new Map<XFleetOption, XFleetValue[]>();
   const warnings: string[] = [];
   for (const section of file.sections) {
@@ -62,7 +76,8 @@ export function readXFleet(unitName: string, file: UnitFile): XFleetReading {
     for (const { key, value } of section.entries) {
       const option = Object.hasOwn(XFLEET_KEYS, key) ? XFLEET_KEYS[key] : undefined;
       if (option === undefined) {
-        warnings.push(`${unitName}: unknown [X-Fleet] option ${key}= is ignored (known: ${Object.keys(XFLEET_KEYS).join(', ')})`);
+        if (opts.allowUnknownKeys !== true) throw unknownKey(key, unitName);
+        warnings.push(`${unitName}: unknown [X-Fleet] key ${key}= is ignored${didYouMean(key)}`);
         continue;
       }
       const instead = DEPRECATED_XFLEET_KEYS[key];
@@ -82,6 +97,21 @@ export function readXFleet(unitName: string, file: UnitFile): XFleetReading {
     }
   }
   return { values, warnings };
+}
+
+/**
+ * An unknown key is refused: a typo such as MachineMetdata= would otherwise
+ * drop the requirement and let the unit run anywhere.
+ */
+function unknownKey(key: string, unit: string): UnitError {
+  const hint = didYouMean(key);
+  const known = hint === '' ? ` (known: ${CURRENT_KEYS.join(', ')})` : '';
+  return new UnitError('xfleet.unknown-key', `unknown [X-Fleet] key ${key}=${hint}${known}`, { unit });
+}
+
+function didYouMean(key: string): string {
+  const near = closest(key, Object.keys(XFLEET_KEYS));
+  return near === undefined ? '' : `; did you mean ${near}=?`;
 }
 
 /**

@@ -242,8 +242,9 @@ describe.skipIf(skipWithoutNodes('systemd driver tests (test/e2e/systemd-driver.
     await unload(d(), [name, other]);
   });
 
-  it('maps unit names to the object paths systemd uses, so odd names get their signals too', async () => {
-    const names = ['web@1.service', '9lives.service', 'a_b-c:d.service'];
+  it('maps unit names to the object paths systemd uses, so odd and escaped names get their signals too', async () => {
+    // with the escapes systemd-escape writes, too (a backslash is _5c in the path)
+    const names = ['web@1.service', '9lives.service', 'a_b-c:d.service', 'x\\x2dy.service', 'backup@-srv-a\\x2db.service'];
     for (const name of names) await d().writeUnitFile(name, sleeper());
     await d().linkUnitFiles(names);
     await d().watch(names);

@@ -4,6 +4,7 @@
 process.env['FLOTCTL_TEST_DRIVER'] = 'api';
 await import('./flotctl/units.test.js');
 await import('./flotctl/lifecycle.test.js');
+await import('./flotctl/checks.test.js');
 
 const { DRIVER } = await import('./flotctl/harness.js');
 const { it, expect } = await import('vitest');

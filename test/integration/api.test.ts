@@ -162,6 +162,20 @@ describe('flotillad API on its unix socket', () => {
     expect((await request('GET', '/fleet/v1/units/c.service')).status).toBe(404);
   });
 
+  it('refuses an unknown [X-Fleet] key with a suggestion unless ?allowUnknownKeys=true; takes escaped names', async () => {
+    const body = { desiredState: 'inactive', options: [...SERVICE, ...opts([['X-Fleet', 'MachineMetdata', 'role=db']])] };
+    const typo = await request('PUT', '/fleet/v1/units/typo.service', body);
+    expect(typo.status).toBe(400);
+    expect(typo.json.error.message).toBe('typo.service: unknown [X-Fleet] key MachineMetdata=; did you mean MachineMetadata=?');
+    expect((await request('PUT', '/fleet/v1/units/typo.service?allowUnknownKeys=maybe', body)).status).toBe(400);
+    expect((await request('GET', '/fleet/v1/units/typo.service')).status).toBe(404);
+    expect((await request('PUT', '/fleet/v1/units/typo.service?allowUnknownKeys=true', body)).status).toBe(201);
+    const escaped = encodeURIComponent('x\\x2dy.service');
+    expect((await request('PUT', `/fleet/v1/units/${escaped}`, { desiredState: 'inactive', options: SERVICE })).status).toBe(201);
+    expect((await request('GET', `/fleet/v1/units/${escaped}`)).json).toMatchObject({ name: 'x\\x2dy.service' });
+    expect((await request('DELETE', `/fleet/v1/units/${escaped}`)).status).toBe(204);
+  });
+
   it('refuses bad names, non-JSON bodies, oversize bodies, wrong methods and unknown paths', async () => {
     for (const p of ['/fleet/v1/units/..%2F..%2Fetc%2Fpasswd', '/fleet/v1/units/..', '/fleet/v1/units/a%00.service', '/fleet/v1/units/%ZZ', '/fleet/v1/units/@x.service', '/fleet/v1/units/']) {
       const r = await request('GET', p);

@@ -4,7 +4,7 @@ import { UnitError } from '../../../src/unit/errors.js';
 import { TEMPLATE_TYPES, UNIT_TYPES, instanceOf, isValidUnitName, normalizeUnitName, parseUnitName, templateOf } from '../../../src/unit/name.js';
 import { expandSpecifiers } from '../../../src/unit/specifiers.js';
 
-const nameChars = fc.constantFrom(...'abcXYZ019:_.-'.split(''));
+const nameChars = fc.constantFrom(...'abcXYZ019:_.-\\'.split(''));
 const part = fc.array(nameChars, { minLength: 1, maxLength: 12 }).map((cs) => cs.join('')).filter((s) => !s.includes('..') && !s.endsWith('.') && !s.startsWith('.'));
 const templateType = fc.constantFrom(...TEMPLATE_TYPES);
 const anyType = fc.constantFrom(...UNIT_TYPES);

@@ -84,6 +84,11 @@ describe('parseRequirements: each option', () => {
     ['Global=t', 'Global=t', { global: true }],
     ['Global=TRUE', 'Global=TRUE', { global: true }],
     ['Global=Yes', 'Global=Yes', { global: true }],
+    ['Global=y', 'Global=y', { global: true }],
+    ['Global=ON', 'Global=ON', { global: true }],
+    ['Global=n', 'Global=n', {}],
+    ['Global=off', 'Global=off', {}],
+    ['Global=F', 'Global=F', {}],
     ['Global=false', 'Global=false', {}],
     ['Global=0', 'Global=0', {}],
     ['last Global wins', 'Global=true\nGlobal=false', {}],
@@ -101,22 +106,57 @@ describe('parseRequirements: each option', () => {
     expect(warnings).toEqual(['web.service: MachineID= is given more than once; only aaa is used, ignoring bbb']);
   });
 
-  it('warns about unknown keys instead of failing', () => {
-    const { requirements, warnings } = read('MachineOf=db.service\nMachineIdentity=x\nglobal=true');
-    expect(requirements).toEqual({ ...none, machineOf: ['db.service'] });
-    expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toMatch(/^web\.service: unknown \[X-Fleet\] option MachineIdentity= is ignored/);
-    expect(warnings[1]).toMatch(/unknown \[X-Fleet\] option global=/);
+  it.each<[string, string]>([
+    ['MachineMetdata=role=db', 'unknown [X-Fleet] key MachineMetdata=; did you mean MachineMetadata=?'],
+    ['global=true', 'unknown [X-Fleet] key global=; did you mean Global=?'],
+    ['MachineOff=db.service', 'unknown [X-Fleet] key MachineOff=; did you mean MachineOf=?'],
+    ['Conflict=a.service', 'unknown [X-Fleet] key Conflict=; did you mean Conflicts=?'],
+    ['X-ConditionMachineMetdata=a=b', 'unknown [X-Fleet] key X-ConditionMachineMetdata=; did you mean X-ConditionMachineMetadata=?'],
+    ['Colour=blue', 'unknown [X-Fleet] key Colour= (known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces)'],
+    ['MachineIdentity=x', 'unknown [X-Fleet] key MachineIdentity= (known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces)'],
+  ])('refuses the unknown key in %j, suggesting a close one', (xfleet, detail) => {
+    const e = refusal(`MachineOf=db.service\n${xfleet}`);
+    expect(e.rule).toBe('xfleet.unknown-key');
+    expect(e.message).toBe(`web.service: ${detail}`);
+  });
+
+  it('warns about and ignores unknown keys when told to accept them, and for stored units', () => {
+    const file = parseUnitFile('[X-Fleet]\nMachineOf=db.service\nMachineIdentity=x\nglobal=true\n');
+    for (const opts of [{ allowUnknownKeys: true }, { stored: true }]) {
+      const { requirements, warnings } = parseRequirements('web.service', file, opts);
+      expect(requirements).toEqual({ ...none, machineOf: ['db.service'] });
+      expect(warnings).toEqual([
+        'web.service: unknown [X-Fleet] key MachineIdentity= is ignored',
+        'web.service: unknown [X-Fleet] key global= is ignored; did you mean Global=?',
+      ]);
+    }
   });
 
   it('warns about deprecated spellings', () => {
     expect(read('X-ConditionMachineOf=db.service').warnings).toEqual(['web.service: [X-Fleet] X-ConditionMachineOf= is deprecated; use MachineOf=']);
   });
 
-  it('warns about a Global value that is not a boolean', () => {
-    const { requirements, warnings } = read('Global=sure');
+  it.each(['maybe', 'sure', '2', 'yess', '"true false"x', 'enabled'])('refuses Global=%s, which is not a boolean', (value) => {
+    const e = refusal(`Global=true\nGlobal=${value}`);
+    expect(e.rule).toBe('xfleet.boolean');
+    expect(e.message).toBe(`web.service: Global=${value} is not a boolean; use true or false (also read: 1 yes y true t on 0 no n false f off)`);
+  });
+
+  it('reads a Global that is not a boolean as false, with a warning, for a stored unit', () => {
+    const { requirements, warnings } = parseRequirements('web.service', parseUnitFile('[X-Fleet]\nGlobal=maybe\n'), { stored: true });
     expect(requirements.global).toBe(false);
-    expect(warnings[0]).toMatch(/Global=sure is not a recognised boolean/);
+    expect(warnings).toEqual(['web.service: Global=maybe is not a boolean and counts as false']);
+  });
+
+  it('refuses MachineOf naming a template, which never runs; a stored unit keeps it with a warning', () => {
+    const e = refusal('MachineOf=app@.service');
+    expect(e.rule).toBe('xfleet.machine-of');
+    expect(e.message).toBe('web.service: MachineOf=app@.service: app@.service is a template, which never runs on a machine; name one of its instances, e.g. app@1.service');
+    expect(refusal('X-ConditionMachineOf=db@.socket').message).toMatch(/db@\.socket is a template.*e\.g\. db@1\.socket$/);
+    const stored = parseRequirements('web.service', parseUnitFile('[X-Fleet]\nMachineOf=app@.service\n'), { stored: true });
+    expect(stored.requirements.machineOf).toEqual(['app@.service']);
+    expect(stored.warnings).toEqual(['web.service: MachineOf=app@.service names a template, which never runs; the unit waits for it']);
+    expect(req('MachineOf=app@%i.service', 'web@3.service').machineOf).toEqual(['app@3.service']);
   });
 
   it('ignores other sections', () => {

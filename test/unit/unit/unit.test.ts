@@ -51,7 +51,7 @@ describe('unitHash and shortHash', () => {
 
 describe('parseUnit', () => {
   it('does everything at once for a plain unit', () => {
-    const u = parseUnit('db.service', '[Unit]\nDescription=db\n[X-Fleet]\nMachineMetadata=disk=ssd\nColour=blue\n');
+    const u = parseUnit('db.service', '[Unit]\nDescription=db\n[X-Fleet]\nMachineMetadata=disk=ssd\nColour=blue\n', { allowUnknownKeys: true });
     expect(u.name).toEqual({ name: 'db.service', prefix: 'db', instance: undefined, type: 'service', isTemplate: false, isInstance: false });
     expect(u.text).toBe('[Unit]\nDescription=db\n\n[X-Fleet]\nMachineMetadata=disk=ssd\nColour=blue\n');
     expect(u.hash).toBe(createHash('sha1').update(u.text).digest('hex'));
@@ -131,7 +131,15 @@ describe('instantiate', () => {
     expect(i.hash).toBe(full.hash);
     expect(i.text).toBe(full.text);
     expect(i.file).toBe(full.file);
-    expect(full.requirements.machineOf).toEqual(['db@.service']);
+    // For the template itself %i is empty, so db@.service (a template) waits for an instance.
+    expect(full.requirements.machineOf).toEqual([]);
+  });
+
+  it('refuses an unknown key unless told to accept it, for the instance as for the template', () => {
+    expect(() => parseUnit('db.service', '[X-Fleet]\nColour=blue\n')).toThrow('db.service: unknown [X-Fleet] key Colour=');
+    const t = parseUnit('web@.service', '[X-Fleet]\nColour=blue\n', { allowUnknownKeys: true });
+    expect(() => instantiate(t, 'web@1.service')).toThrow(expect.objectContaining({ rule: 'xfleet.unknown-key' }) as unknown as Error);
+    expect(instantiate(t, 'web@1.service', { allowUnknownKeys: true }).warnings).toEqual(['web@1.service: unknown [X-Fleet] key Colour= is ignored']);
   });
 
   it('gives the same result as parsing the instance directly', () => {
