@@ -13,8 +13,8 @@ import { Registry, connect, type MachineRecord } from './registry/index.js';
 import { ApiServer, MetricsRegistry, instrumentConnection, parseListen as parseApiListen } from './api/index.js';
 import { connectSystemd } from './systemd/dbus.js';
 import type { SystemdDriver } from './systemd/types.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
 
 export interface DaemonHandle {
   readonly agent: Agent;

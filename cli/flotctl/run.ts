@@ -7,7 +7,7 @@ import { CtlError, UsageError } from '../../src/ctl/errors.js';
 import type { CtlIO } from '../../src/ctl/io.js';
 import { GLOBAL_FLAGS, envDefault, envName, validateGlobals, type DriverName, type GlobalOptions } from '../../src/ctl/options.js';
 import { commandPosition, expandCommand, resolveCommandName, type CommandIndex } from '../../src/ctl/prefix.js';
-import { CTL_VERSION } from '../../src/ctl/version.js';
+import { VERSION } from '../../src/version.js';
 import { COMMANDS } from './commands.js';
 import type { RunState } from './common.js';
 
@@ -84,7 +84,7 @@ export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlCo
   try {
     const cut = argv.indexOf('--');
     if ((cut < 0 ? argv : argv.slice(0, cut)).includes('--version')) {
-      io.out(`flotctl version ${CTL_VERSION}\n`);
+      io.out(`flotctl version ${VERSION}\n`);
       return 0;
     }
     const expanded = expandCommand(argv, INDEX);
