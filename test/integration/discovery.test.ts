@@ -127,6 +127,11 @@ describe('discovery library', () => {
     await Promise.all([killed.ready, stopped.ready]);
     await until(() => w.endpoints.length === 2, 5_000, 'both endpoints');
     expect(w.endpoints.find((e) => e.port === 8081)?.attributes).toEqual({ zone: 'b' });
+    // The lease is printed as etcdctl prints it (16 hex digits), so `etcdctl lease timetolive` takes it.
+    const printed = /lease ([0-9a-f]{16})\)/.exec(stopped.output())?.[1];
+    expect(printed, stopped.output()).toBeDefined();
+    const raw = await d.registry.getRaw(`${prefix}services/web/127.0.0.1:8082`);
+    expect(BigInt(`0x${printed!}`).toString()).toBe(raw!.lease);
 
     let gone = 0;
     w.on('change', (c) => {
