@@ -209,7 +209,8 @@ class DnsService {
       await this.cache.start();
     }
     const { host, port } = parseListen(config.dnsListen);
-    const front = new DnsFront(this.cache, { host, port, domain: config.dnsDomain, ttl: config.dnsTtl, logger: this.log.child('dns') });
+    const nameServer = host === '0.0.0.0' || host === '::' ? detectPublicIp(config.publicIp) : host;
+    const front = new DnsFront(this.cache, { host, port, domain: config.dnsDomain, ttl: config.dnsTtl, nameServer, logger: this.log.child('dns') });
     await front.start();
     this.front = front;
     this.current = want;
