@@ -163,7 +163,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       }
       config = { ...config, metadata: next.metadata, publicIp: next.publicIp, verbosity: next.verbosity };
       await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
-      // The DNS front follows dns_listen, dns_domain and dns_ttl at once.
+      // The DNS front follows dns_listen, dns_domain, dns_ttl (and public_ip) at once.
       config = { ...config, dnsListen: next.dnsListen, dnsDomain: next.dnsDomain, dnsTtl: next.dnsTtl };
       await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
       log.info('configuration reloaded', { metadata: JSON.stringify(config.metadata) });
@@ -192,7 +192,8 @@ class DnsService {
   ) {}
 
   async configure(config: DaemonConfig): Promise<void> {
-    const want = config.dnsListen === undefined ? '' : JSON.stringify([config.dnsListen, config.dnsDomain, config.dnsTtl]);
+    // public_ip too: ns.<domain> answers with it when listening on a wildcard address.
+    const want = config.dnsListen === undefined ? '' : JSON.stringify([config.dnsListen, config.dnsDomain, config.dnsTtl, config.publicIp]);
     if (want === this.current) return;
     if (this.front) {
       await this.front.stop();
