@@ -144,9 +144,16 @@ export class MachineClient {
         }
         if (r.stream) req.setTimeout(0);
         res.on('data', (c: string) => r.onData(c));
+        // An answer that closes before its end: the far side went away
+        // ('error' is ECONNRESET "aborted" on Node 20; 'close' covers the rest).
+        const cutOff = (): void => {
+          if (!r.signal?.aborted) reject(wentAway(m, r.stream === true));
+        };
         res.on('end', () => resolve());
-        res.on('error', (e) => reject(new CtlError(`machine ${m.legend}: ${e.message}`)));
-        res.on('aborted', () => reject(new CtlError(`machine ${m.legend}: the answer was cut off`)));
+        res.on('error', cutOff);
+        res.on('close', () => {
+          if (!res.complete) cutOff();
+        });
       };
       const req = tls ? https.request({ ...opts, agent: this.agent() }, onResponse) : http.request(opts, onResponse);
       req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
@@ -161,6 +168,13 @@ export class MachineClient {
   close(): void {
     this.tlsAgent?.destroy();
   }
+}
+
+/** The error for an answer the machine stopped sending before its end: its flotillad, or the machine itself, went away. */
+export function wentAway(m: UnitMachine, following: boolean): CtlError {
+  return new CtlError(
+    `machine ${m.legend} went away ${following ? 'while following' : 'in the middle of the answer'}: the connection to its flotillad closed (the machine or its flotillad stopped)`,
+  );
 }
 
 /** Splits a stream into whole lines, each prefixed (journal -f of a global unit). */
