@@ -49,7 +49,7 @@ function parser(env: CtlIO['env']): Argv {
 function globalsOf(argv: Record<string, unknown>): GlobalOptions {
   const str = (k: string): string | undefined => (typeof argv[k] === 'string' ? (argv[k] as string) : undefined);
   return {
-    endpoint: str('endpoint') ?? '',
+    endpoint: str('endpoint'),
     driver: (str('driver') ?? 'etcd') as DriverName,
     etcdKeyPrefix: str('etcd-key-prefix') ?? '/flotilla/',
     keyFile: str('key-file'),
