@@ -177,6 +177,39 @@ export function wentAway(m: UnitMachine, following: boolean): CtlError {
   );
 }
 
+/**
+ * Follows a stream from a machine until it ends, or until the machine leaves
+ * the cluster: a machine that vanishes without closing the connection (a
+ * VM switched off, a cut network) would otherwise keep flotctl waiting
+ * forever. Its presence is checked every intervalMs.
+ */
+export async function followWhilePresent(
+  client: MachineClient,
+  driver: CtlDriver,
+  m: UnitMachine,
+  r: Omit<RemoteRequest, 'signal' | 'stream'>,
+  intervalMs = 2_000,
+): Promise<void> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const left = new Promise<never>((_, reject) => {
+    const check = async (): Promise<void> => {
+      // An etcd hiccup is not the machine leaving: only its absence counts.
+      const present = await driver.listMachines().then((list) => list.some((x) => x.id === m.id)).catch(() => true);
+      if (ac.signal.aborted) return;
+      if (!present) reject(new CtlError(`machine ${m.legend} went away while following: it left the cluster`));
+      else timer = setTimeout(() => void check(), intervalMs);
+    };
+    timer = setTimeout(() => void check(), intervalMs);
+  });
+  try {
+    await Promise.race([client.get(m, { ...r, stream: true, signal: ac.signal }), left]);
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+}
+
 /** Splits a stream into whole lines, each prefixed (journal -f of a global unit). */
 export function linePrefixer(prefix: string, out: (text: string) => void): { write(chunk: string): void; flush(): void } {
   let rest = '';
