@@ -6,9 +6,10 @@
 // a daemon that runs on every machine.
 import { parseArgs } from 'node:util';
 import { OPTION_NAMES } from '../src/config/config.js';
-import { startDaemon, VERSION } from '../src/daemon.js';
+import { startDaemon } from '../src/daemon.js';
 import { exitWhenFlushed } from '../src/process-exit.js';
 import { invalidProcessText } from '../src/process-text.js';
+import { VERSION } from '../src/version.js';
 
 const USAGE = `usage: flotillad [--config FILE] [--<option> VALUE ...]
 

@@ -14,8 +14,8 @@ import { Registry, connect, type MachineRecord } from './registry/index.js';
 import { ApiServer, MetricsRegistry, instrumentConnection, parseListen as parseApiListen } from './api/index.js';
 import { connectSystemd } from './systemd/dbus.js';
 import type { SystemdDriver } from './systemd/types.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
 
 export interface DaemonHandle {
   readonly agent: Agent;
@@ -163,7 +163,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       for (const option of plan.unapplied) log.warn('option changed; it takes effect after a restart', { option });
       config = plan.config;
       await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
-      // The DNS front follows dns_listen, dns_domain and dns_ttl at once.
+      // The DNS front follows dns_listen, dns_domain, dns_ttl (and public_ip) at once.
       await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
       log.info('configuration reloaded', {
         metadata: JSON.stringify(config.metadata),
@@ -195,7 +195,8 @@ class DnsService {
   ) {}
 
   async configure(config: DaemonConfig): Promise<void> {
-    const want = config.dnsListen === undefined ? '' : JSON.stringify([config.dnsListen, config.dnsDomain, config.dnsTtl]);
+    // public_ip too: ns.<domain> answers with it when listening on a wildcard address.
+    const want = config.dnsListen === undefined ? '' : JSON.stringify([config.dnsListen, config.dnsDomain, config.dnsTtl, config.publicIp]);
     if (want === this.current) return;
     if (this.front) {
       await this.front.stop();
@@ -212,7 +213,8 @@ class DnsService {
       await this.cache.start();
     }
     const { host, port } = parseListen(config.dnsListen);
-    const front = new DnsFront(this.cache, { host, port, domain: config.dnsDomain, ttl: config.dnsTtl, logger: this.log.child('dns') });
+    const nameServer = host === '0.0.0.0' || host === '::' ? detectPublicIp(config.publicIp) : host;
+    const front = new DnsFront(this.cache, { host, port, domain: config.dnsDomain, ttl: config.dnsTtl, nameServer, logger: this.log.child('dns') });
     await front.start();
     this.front = front;
     this.current = want;

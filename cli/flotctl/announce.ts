@@ -2,6 +2,7 @@ import { Discovery } from '../../src/discovery/client.js';
 import { DEFAULT_TTL_SECONDS } from '../../src/discovery/announcer.js';
 import { DiscoveryNameError, checkService, parseHostPort } from '../../src/discovery/names.js';
 import { UsageError } from '../../src/ctl/errors.js';
+import { formatLeaseId } from '../../src/registry/index.js';
 import { defineCommand } from './common.js';
 import { discoveryRegistry } from './services.js';
 
@@ -70,8 +71,8 @@ export const announce = defineCommand<AnnounceArgs>({
         throw err instanceof DiscoveryNameError ? new UsageError(err.message) : err;
       }
       a.on('lost', (err) => ctx.warn(`lease lost (${err.message}); announcing again`));
-      a.on('announced', (lease) => ctx.out(`announced again under lease ${lease}\n`));
-      ctx.out(`announced ${a.service}/${a.instance} at ${argv.address} (key ${a.key}, ttl ${a.ttlSeconds} s, lease ${a.leaseId ?? '?'})\n`);
+      a.on('announced', (lease) => ctx.out(`announced again under lease ${formatLeaseId(lease)}\n`));
+      ctx.out(`announced ${a.service}/${a.instance} at ${argv.address} (key ${a.key}, ttl ${a.ttlSeconds} s, lease ${a.leaseId === undefined ? '?' : formatLeaseId(a.leaseId)})\n`);
       const s = await signal;
       await a.stop();
       ctx.out(`withdrawn ${a.service}/${a.instance} (${s})\n`);

@@ -1,6 +1,6 @@
 import { JOURNAL_OUTPUTS } from '../../src/api/local-units.js';
-import { UsageError } from '../../src/ctl/errors.js';
-import { MachineClient, linePrefixer, placeUnit } from '../../src/ctl/remote.js';
+import { CtlError, UsageError } from '../../src/ctl/errors.js';
+import { MachineClient, followWhilePresent, linePrefixer, placeUnit } from '../../src/ctl/remote.js';
 import { unitArg } from '../../src/ctl/units.js';
 import { defineCommand } from './common.js';
 
@@ -23,19 +23,29 @@ export const journal = defineCommand<{ unit: string; lines: number; follow: bool
     const client = new MachineClient(ctx.globals);
     try {
       if (argv.follow && machines.length > 1) {
-        // Every machine at once, each line prefixed with its machine.
+        // Every machine at once, each line prefixed with its machine; one
+        // that goes away is reported at once and the others are still followed.
+        let gone = 0;
         await Promise.all(
           machines.map(async (m) => {
             const lines = linePrefixer(`${m.legend}: `, (t) => ctx.out(t));
-            await client.get(m, { path, stream: true, onData: (c) => lines.write(c) });
-            lines.flush();
+            try {
+              await followWhilePresent(client, ctx.driver(), m, { path, onData: (c) => lines.write(c) });
+            } catch (err) {
+              gone++;
+              ctx.warn((err as Error).message);
+            } finally {
+              lines.flush();
+            }
           }),
         );
+        if (gone > 0) throw new CtlError(`${gone} of ${machines.length} machines running ${name} went away while following`);
         return;
       }
       for (const [j, m] of machines.entries()) {
         if (unit.global) ctx.out(`${j > 0 ? '\n' : ''}=== ${name} on ${m.legend} ===\n`);
-        await client.get(m, { path, stream: argv.follow, onData: (c) => ctx.out(c) });
+        if (argv.follow) await followWhilePresent(client, ctx.driver(), m, { path, onData: (c) => ctx.out(c) });
+        else await client.get(m, { path, onData: (c) => ctx.out(c) });
       }
     } finally {
       client.close();

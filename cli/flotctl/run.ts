@@ -8,7 +8,7 @@ import type { CtlIO } from '../../src/ctl/io.js';
 import { GLOBAL_FLAGS, envDefault, envName, validateGlobals, type DriverName, type GlobalOptions } from '../../src/ctl/options.js';
 import { markOperands } from '../../src/ctl/operands.js';
 import { commandPosition, expandCommand, resolveCommandName, type CommandIndex } from '../../src/ctl/prefix.js';
-import { CTL_VERSION } from '../../src/ctl/version.js';
+import { VERSION } from '../../src/version.js';
 import { COMMANDS } from './commands.js';
 import type { RunState } from './common.js';
 
@@ -50,7 +50,7 @@ function parser(env: CtlIO['env']): Argv {
 function globalsOf(argv: Record<string, unknown>): GlobalOptions {
   const str = (k: string): string | undefined => (typeof argv[k] === 'string' ? (argv[k] as string) : undefined);
   return {
-    endpoint: str('endpoint') ?? '',
+    endpoint: str('endpoint'),
     driver: (str('driver') ?? 'etcd') as DriverName,
     etcdKeyPrefix: str('etcd-key-prefix') ?? '/flotilla/',
     keyFile: str('key-file'),
@@ -85,7 +85,7 @@ export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlCo
   try {
     const cut = argv.indexOf('--');
     if ((cut < 0 ? argv : argv.slice(0, cut)).includes('--version')) {
-      io.out(`flotctl version ${CTL_VERSION}\n`);
+      io.out(`flotctl version ${VERSION}\n`);
       return 0;
     }
     const expanded = expandCommand(argv, INDEX);

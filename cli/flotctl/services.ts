@@ -26,6 +26,32 @@ export function formatEndpoints(list: readonly EndpointRecord[], opts: { full: b
   return formatTable(opts.noLegend ? rows : [['SERVICE', 'INSTANCE', 'ADDRESS', 'ATTRIBUTES', 'UNIT', 'MACHINE'], ...rows]);
 }
 
+/** One endpoint in `services -o json`: every field, null where the table shows `-`. */
+export interface EndpointJson {
+  service: string;
+  instance: string;
+  host: string;
+  port: number;
+  attributes: Record<string, string>;
+  unit: string | null;
+  machine: string | null;
+}
+
+/** `services -o json`: one object, like every flotctl JSON output (docs/flotctl.md). */
+export function endpointsJson(list: readonly EndpointRecord[]): { endpoints: EndpointJson[] } {
+  return {
+    endpoints: list.map((e) => ({
+      service: e.service,
+      instance: e.instance,
+      host: e.host,
+      port: e.port,
+      attributes: e.attributes,
+      unit: e.unit ?? null,
+      machine: e.machine ?? null,
+    })),
+  };
+}
+
 interface ServicesArgs {
   service?: string;
   output?: string;
@@ -56,7 +82,7 @@ export const services = defineCommand<ServicesArgs>({
       const list = (await registry.listEndpoints(argv.service)).sort(
         (a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0),
       );
-      ctx.out(argv.output === 'json' ? toJson(list) : formatEndpoints(list, { full: argv.full === true, noLegend: argv.noLegend === true }));
+      ctx.out(argv.output === 'json' ? toJson(endpointsJson(list)) : formatEndpoints(list, { full: argv.full === true, noLegend: argv.noLegend === true }));
     } finally {
       registry.close();
     }

@@ -247,6 +247,22 @@ export class ApiHandlers {
       if (value.length > 4096 || /[\0\r\n]/.test(value)) throw badRequest(`${where}: value must be one line of at most 4096 characters`);
       return { machine, key, value };
     });
+    // A remove must have something to remove: metadata from a machine's
+    // configuration is not stored under metadata/ and stays (409, nothing applied).
+    const setByApi = new Map<string, boolean>();
+    ops.forEach((op, i) => {
+      const name = `${op.machine}/${op.key}`;
+      const wasSet = setByApi.get(name) ?? cache.metadata.get(name) !== undefined;
+      setByApi.set(name, op.value !== undefined);
+      if (op.value !== undefined || wasSet) return;
+      const configured = cache.machines.get(op.machine)?.metadata[op.key];
+      if (configured !== undefined) {
+        throw new ApiError(
+          409,
+          `operation ${i}: metadata ${JSON.stringify(op.key)}=${JSON.stringify(configured)} of machine ${op.machine} comes from its configuration (flotilla.conf metadata), not from the API: it can be replaced, not removed`,
+        );
+      }
+    });
     const final = new Map<string, string | undefined>();
     for (const op of ops) {
       if (op.value === undefined) await registry.deleteMetadata(op.machine, op.key);

@@ -84,8 +84,6 @@ function wait(ctx: CtlContext, watch: ClusterWatch, targets: WaitTarget[], attem
   return waitFor(watch, targets, { attempts, attemptMs: ctx.attemptMs, io: ctx.io, verb });
 }
 
-const VERB: Record<DesiredState, string> = { launched: 'start', loaded: 'load', inactive: 'unload' };
-
 /** load / start: submit what is missing, set the desired state, wait for it (not for global units). */
 export async function loadOrStart(ctx: CtlContext, args: readonly string[], state: 'loaded' | 'launched', opts: SubmitFlags & { attempts: number }): Promise<void> {
   const names = unitNames(args);
@@ -93,7 +91,7 @@ export async function loadOrStart(ctx: CtlContext, args: readonly string[], stat
   const written = await submit(ctx, args, opts, state);
   const rest = names.filter((n) => !written.has(n));
   const stored = new Map([...written, ...(rest.length > 0 ? await storedOrFail(ctx, rest) : [])]);
-  await transition(ctx, names, stored, state, opts.attempts, undefined, written);
+  await transition(ctx, names, stored, state, state === 'launched' ? 'start' : 'load', opts.attempts, undefined, written);
 }
 
 async function transition(
@@ -101,12 +99,13 @@ async function transition(
   names: readonly string[],
   stored: Map<string, StoredUnit>,
   state: 'loaded' | 'launched' | 'inactive',
+  // the command, as fleetctl named it in `Triggered [global] unit NAME VERB`: stop and load both mean loaded
+  verb: 'start' | 'load' | 'stop' | 'unload',
   attempts: number,
   gone?: (n: string) => string,
   // units already written in this state (by submit)
   alreadySet?: ReadonlyMap<string, StoredUnit>,
 ): Promise<void> {
-  const verb = VERB[state];
   await withWatch(ctx, attempts >= 0, async (watch) => {
     const toSet = alreadySet ? names.filter((n) => !alreadySet.has(n)) : names;
     if (toSet.length > 0) await ctx.driver().setDesiredState(toSet, state);
@@ -136,14 +135,14 @@ export async function stop(ctx: CtlContext, args: readonly string[], attempts: n
   for (const n of names) {
     if (units.get(n)!.desiredState === 'inactive') throw new CtlError(`unable to stop unit ${n}: it is inactive (not loaded on any machine)`);
   }
-  await transition(ctx, names, units, 'loaded', attempts);
+  await transition(ctx, names, units, 'loaded', 'stop', attempts);
 }
 
 /** unload: desired inactive; waits until no machine has it. */
 export async function unload(ctx: CtlContext, args: readonly string[], attempts: number): Promise<void> {
   const names = unitNames(args);
   const units = await storedOrFail(ctx, names);
-  await transition(ctx, names, units, 'inactive', attempts);
+  await transition(ctx, names, units, 'inactive', 'unload', attempts);
 }
 
 /** destroy: removes the units; waits until no machine has them. */

@@ -11,7 +11,8 @@ export const DRIVERS = ['etcd', 'api'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
 export interface GlobalOptions {
-  endpoint: string;
+  /** As given (flag or FLOTCTL_ENDPOINT); undefined: the driver's default (endpointsOf). */
+  endpoint: string | undefined;
   driver: DriverName;
   etcdKeyPrefix: string;
   keyFile?: string | undefined;
@@ -36,7 +37,11 @@ export interface GlobalFlag {
 
 /** The global flags, in the order help shows them. */
 export const GLOBAL_FLAGS: readonly GlobalFlag[] = [
-  { flag: 'endpoint', type: 'string', default: DEFAULT_ENDPOINT, describe: 'etcd client URLs, comma separated' },
+  {
+    flag: 'endpoint',
+    type: 'string',
+    describe: `etcd client URLs, comma separated (default ${DEFAULT_ENDPOINT}); with --driver api, flotillad's API (default ${DEFAULT_API_ENDPOINT})`,
+  },
   { flag: 'driver', type: 'string', default: 'etcd', choices: DRIVERS, describe: 'how to reach the cluster: etcd (directly) or api (flotillad\'s API; its endpoint defaults to unix:///run/flotilla/flotilla.sock)' },
   { flag: 'etcd-key-prefix', type: 'string', default: DEFAULT_PREFIX, describe: 'key prefix of the cluster in etcd' },
   { flag: 'key-file', type: 'string', describe: 'TLS client key file (PEM)' },
@@ -104,12 +109,20 @@ export function validateGlobals(g: GlobalOptions): void {
   if (!(g.requestTimeout > 0)) throw new UsageError('--request-timeout must be a positive number of seconds');
   if (!(DRIVERS as readonly string[]).includes(g.driver)) throw new UsageError(`--driver must be one of ${DRIVERS.join(', ')}`);
   if (g.driver === 'api') apiEndpoints(g).forEach((e) => parseApiEndpoint(e));
-  else parseEndpoints(g.endpoint);
+  else parseEndpoints(etcdEndpoint(g));
 }
 
-/** The API driver's endpoints: the local daemon's socket unless an endpoint other than etcd's default is given. */
-function apiEndpoints(g: GlobalOptions): string[] {
-  if (g.endpoint === DEFAULT_ENDPOINT) return [DEFAULT_API_ENDPOINT];
+/** The etcd endpoint(s): as given, else etcd's default. */
+function etcdEndpoint(g: GlobalOptions): string {
+  return g.endpoint ?? DEFAULT_ENDPOINT;
+}
+
+/**
+ * The API driver's endpoints: as given (flag or FLOTCTL_ENDPOINT, whatever
+ * the value, even etcd's default URL), else the local daemon's socket.
+ */
+export function apiEndpoints(g: GlobalOptions): string[] {
+  if (g.endpoint === undefined) return [DEFAULT_API_ENDPOINT];
   const list = g.endpoint.split(',').map((e) => e.trim()).filter((e) => e !== '');
   if (list.length === 0) throw new UsageError('--endpoint needs at least one URL');
   return list;
@@ -133,7 +146,7 @@ export function createDriver(g: GlobalOptions): CtlDriver {
 /** The registry the global options name (the etcd driver, announce, services). */
 export function registryFromGlobals(g: GlobalOptions): Registry {
   return Registry.connect({
-    endpoints: parseEndpoints(g.endpoint),
+    endpoints: parseEndpoints(etcdEndpoint(g)),
     prefix: g.etcdKeyPrefix,
     caFile: g.caFile || undefined,
     certFile: g.certFile || undefined,

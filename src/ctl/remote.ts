@@ -144,9 +144,16 @@ export class MachineClient {
         }
         if (r.stream) req.setTimeout(0);
         res.on('data', (c: string) => r.onData(c));
+        // An answer that closes before its end: the far side went away
+        // ('error' is ECONNRESET "aborted" on Node 20; 'close' covers the rest).
+        const cutOff = (): void => {
+          if (!r.signal?.aborted) reject(wentAway(m, r.stream === true));
+        };
         res.on('end', () => resolve());
-        res.on('error', (e) => reject(new CtlError(`machine ${m.legend}: ${e.message}`)));
-        res.on('aborted', () => reject(new CtlError(`machine ${m.legend}: the answer was cut off`)));
+        res.on('error', cutOff);
+        res.on('close', () => {
+          if (!res.complete) cutOff();
+        });
       };
       const req = tls ? https.request({ ...opts, agent: this.agent() }, onResponse) : http.request(opts, onResponse);
       req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
@@ -160,6 +167,46 @@ export class MachineClient {
 
   close(): void {
     this.tlsAgent?.destroy();
+  }
+}
+
+/** The error for an answer the machine stopped sending before its end: its flotillad, or the machine itself, went away. */
+export function wentAway(m: UnitMachine, following: boolean): CtlError {
+  return new CtlError(
+    `machine ${m.legend} went away ${following ? 'while following' : 'in the middle of the answer'}: the connection to its flotillad closed (the machine or its flotillad stopped)`,
+  );
+}
+
+/**
+ * Follows a stream from a machine until it ends, or until the machine leaves
+ * the cluster: a machine that vanishes without closing the connection (a
+ * VM switched off, a cut network) would otherwise keep flotctl waiting
+ * forever. Its presence is checked every intervalMs.
+ */
+export async function followWhilePresent(
+  client: MachineClient,
+  driver: CtlDriver,
+  m: UnitMachine,
+  r: Omit<RemoteRequest, 'signal' | 'stream'>,
+  intervalMs = 2_000,
+): Promise<void> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const left = new Promise<never>((_, reject) => {
+    const check = async (): Promise<void> => {
+      // An etcd hiccup is not the machine leaving: only its absence counts.
+      const present = await driver.listMachines().then((list) => list.some((x) => x.id === m.id)).catch(() => true);
+      if (ac.signal.aborted) return;
+      if (!present) reject(new CtlError(`machine ${m.legend} went away while following: it left the cluster`));
+      else timer = setTimeout(() => void check(), intervalMs);
+    };
+    timer = setTimeout(() => void check(), intervalMs);
+  });
+  try {
+    await Promise.race([client.get(m, { ...r, stream: true, signal: ac.signal }), left]);
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
   }
 }
 

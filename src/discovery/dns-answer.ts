@@ -3,15 +3,17 @@
 //   <service>.<domain>              A / AAAA: the hosts of its endpoints; SRV: one per endpoint
 //   _<service>._tcp.<domain>        SRV (the RFC 2782 form), likewise _udp
 //   <label>.<service>.<domain>      A / AAAA of one endpoint (the SRV targets; label from its instance)
-//   <domain>                        SOA, NS
+//   <domain>                        SOA, NS (ns.<domain>)
+//   ns.<domain>                     A / AAAA: the DNS front's own address
 //
 // Unknown names under the domain are NXDOMAIN; names outside it REFUSED.
-// Every answer is authoritative with a short TTL; negative answers carry the
-// SOA, whose minimum is the same TTL.
+// Answers about the domain (NOERROR, NXDOMAIN) are authoritative with a
+// short TTL; negative ones carry the SOA, whose minimum is the same TTL.
+// REFUSED, NOTIMP and FORMERR claim no authority (AA clear).
 import { isIPv4, isIPv6 } from 'node:net';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet, type Question } from 'dns-packet';
 import type { EndpointRecord } from '../registry/index.js';
-import { instanceLabel } from './names.js';
+import { NAME_SERVER_LABEL, instanceLabel } from './names.js';
 
 export const DEFAULT_DNS_DOMAIN = 'flotilla.local.';
 export const DEFAULT_DNS_TTL = 5;
@@ -31,6 +33,8 @@ export interface AnswerOptions {
   domain: string;
   /** Seconds. */
   ttl: number;
+  /** The address `ns.<domain>` (the NS and SOA name) resolves to: the DNS front's own. */
+  nameServer?: string | undefined;
 }
 
 /** `Flotilla.Local.` → `flotilla.local`. */
@@ -56,6 +60,7 @@ const TCP_MAX = 65535;
 export class DnsAnswerer {
   readonly domain: string;
   readonly ttl: number;
+  private readonly nameServer: string | undefined;
   private rotation = 0;
 
   constructor(
@@ -64,6 +69,7 @@ export class DnsAnswerer {
   ) {
     this.domain = normalizeDomain(opts.domain);
     this.ttl = opts.ttl;
+    this.nameServer = opts.nameServer;
   }
 
   /** The response to a query message, or undefined when it cannot even be read (then nothing is sent). */
@@ -85,7 +91,7 @@ export class DnsAnswerer {
     const base: Packet = {
       type: 'response',
       id: q.id ?? 0,
-      flags: dnsPacket.AUTHORITATIVE_ANSWER | ((q.flags ?? 0) & dnsPacket.RECURSION_DESIRED),
+      flags: (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED,
       questions,
       answers: [],
       authorities: [],
@@ -95,9 +101,10 @@ export class DnsAnswerer {
     const question = questions[0];
     if (questions.length !== 1 || !question) return encodeWithin({ ...base, flags: (base.flags ?? 0) | RCODE.FORMERR }, limit);
     const r = this.lookup(question);
+    const authoritative = r.rcode === RCODE.NOERROR || r.rcode === RCODE.NXDOMAIN;
     const packet: Packet = {
       ...base,
-      flags: (base.flags ?? 0) | r.rcode,
+      flags: (base.flags ?? 0) | r.rcode | (authoritative ? dnsPacket.AUTHORITATIVE_ANSWER : 0),
       answers: r.answers,
       authorities: r.authorities,
       additionals: [...(r.additionals ?? []), ...(base.additionals ?? [])],
@@ -112,8 +119,12 @@ export class DnsAnswerer {
     if (question.class !== undefined && question.class !== 'IN' && question.class !== 'ANY') return this.fail(RCODE.REFUSED);
     if (name === this.domain) {
       if (type === 'SOA' || type === 'ANY') return { rcode: RCODE.NOERROR, answers: [this.soa()], authorities: [] };
-      if (type === 'NS') return { rcode: RCODE.NOERROR, answers: [{ type: 'NS', name: this.domain, ttl: this.ttl, data: `ns.${this.domain}` }], authorities: [] };
+      if (type === 'NS') return { rcode: RCODE.NOERROR, answers: [{ type: 'NS', name: this.domain, ttl: this.ttl, data: this.nsName() }], authorities: [] };
       return this.noData();
+    }
+    if (name === this.nsName()) {
+      const answers = this.nameServer === undefined ? [] : this.addresses([{ host: this.nameServer }], name, type);
+      return answers.length > 0 ? { rcode: RCODE.NOERROR, answers, authorities: [] } : this.noData();
     }
     if (!name.endsWith(`.${this.domain}`)) return this.fail(RCODE.REFUSED);
     const labels = name.slice(0, -(this.domain.length + 1)).split('.');
@@ -154,8 +165,12 @@ export class DnsAnswerer {
     return answers.length > 0 ? { rcode: RCODE.NOERROR, answers, authorities: [], additionals } : this.noData();
   }
 
+  private nsName(): string {
+    return `${NAME_SERVER_LABEL}.${this.domain}`;
+  }
+
   /** A and AAAA records of endpoints' hosts (those that are addresses), without repeats. */
-  private addresses(list: readonly EndpointRecord[], name: string, type: string): Answer[] {
+  private addresses(list: readonly Pick<EndpointRecord, 'host'>[], name: string, type: string): Answer[] {
     const out: Answer[] = [];
     const seen = new Set<string>();
     for (const e of list) {
@@ -180,7 +195,7 @@ export class DnsAnswerer {
       name: this.domain,
       ttl: this.ttl,
       data: {
-        mname: `ns.${this.domain}`,
+        mname: this.nsName(),
         rname: `hostmaster.${this.domain}`,
         serial: this.source.revision % 2 ** 32,
         refresh: 60,

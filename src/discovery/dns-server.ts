@@ -14,6 +14,11 @@ export interface DnsFrontOptions {
   domain?: string | undefined;
   /** Seconds, default 5. */
   ttl?: number | undefined;
+  /**
+   * The address `ns.<domain>` answers with; default the listen address.
+   * Needed when listening on 0.0.0.0 or :: (flotillad gives its public IP).
+   */
+  nameServer?: string | undefined;
   logger?: Logger | undefined;
 }
 
@@ -43,7 +48,12 @@ export class DnsFront {
     source: EndpointSource,
     private readonly opts: DnsFrontOptions,
   ) {
-    this.answerer = new DnsAnswerer(source, { domain: opts.domain ?? DEFAULT_DNS_DOMAIN, ttl: opts.ttl ?? DEFAULT_DNS_TTL });
+    const wildcard = opts.host === '0.0.0.0' || opts.host === '::';
+    this.answerer = new DnsAnswerer(source, {
+      domain: opts.domain ?? DEFAULT_DNS_DOMAIN,
+      ttl: opts.ttl ?? DEFAULT_DNS_TTL,
+      nameServer: opts.nameServer ?? (wildcard ? undefined : opts.host),
+    });
     this.log = opts.logger ?? silentLogger;
   }
 

@@ -3,6 +3,9 @@
 import type { EndpointRecord } from '../registry/index.js';
 import { surrogateFaultOf } from '../utf8.js';
 
+/** The label of the DNS front's own name, `ns.<domain>` (its NS record names it). */
+export const NAME_SERVER_LABEL = 'ns';
+
 const SERVICE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export class DiscoveryNameError extends Error {
@@ -15,6 +18,9 @@ export function checkService(service: string): string {
     throw new DiscoveryNameError(
       `service name ${JSON.stringify(service)} must be a DNS label: lower-case letters, digits and inner '-', at most 63 characters`,
     );
+  }
+  if (service === NAME_SERVER_LABEL) {
+    throw new DiscoveryNameError(`service name "${service}" is reserved: ${service}.<domain> names the DNS front itself`);
   }
   return service;
 }

@@ -4,11 +4,13 @@
 // /etc/flotilla/flotilla.conf (DNS front and API on the node's address), and
 // flotctl on the node's PATH for sidekick units.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { formatMetadata } from './lab-metadata.js';
+import { findCheckout } from '../version.js';
+
+export { findCheckout };
 
 export const FLOTILLAD_UNIT = 'flotillad.service';
 
@@ -33,15 +35,6 @@ export interface FlotilladSetup {
 
 /** Where a lab node's flotillad and flotctl read the API token. */
 export const NODE_API_TOKEN_FILE = '/etc/flotilla/api-token';
-
-/** The checkout this module belongs to: the nearest folder up with flotilla's package.json. */
-export function findCheckout(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'flotilla') return dir;
-    if (dir === path.dirname(dir)) throw new Error(`no flotilla checkout (package.json) above ${from}`);
-  }
-}
 
 /** The compiled daemon the nodes run. */
 export function flotilladScript(checkout: string): string {

@@ -3,7 +3,7 @@ export { connect, mapError, DEFAULT_REQUEST_TIMEOUT_MS, type Connection, type Co
 export * from './errors.js';
 export { Informer, type InformerEvent, type InformerHandler } from './informer.js';
 export { DEFAULT_PREFIX, Keys, LAYOUT_VERSION, normalizePrefix } from './keys.js';
-export { type RegistryLease } from './lease.js';
+export { formatLeaseId, type RegistryLease } from './lease.js';
 export * from './records.js';
 export {
   Registry,

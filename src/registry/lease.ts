@@ -18,6 +18,14 @@ export interface RegistryLease {
   readonly lost: boolean;
 }
 
+/**
+ * A lease ID as etcdctl prints and reads it (`lease grant`, `lease list`,
+ * `lease timetolive`): 16 lowercase hex digits. etcd grants only positive IDs.
+ */
+export function formatLeaseId(id: string): string {
+  return BigInt(id).toString(16).padStart(16, '0');
+}
+
 export async function grantLease(conn: Connection, ttlSeconds: number): Promise<RegistryLease> {
   const lease: Lease = conn.client.lease(ttlSeconds, { autoKeepAlive: true });
   const id = await conn.call('grant lease', () => lease.grant());

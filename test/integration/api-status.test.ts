@@ -22,6 +22,11 @@ let dir: string;
 let registry: Registry;
 let server: ApiServer;
 let port: number;
+/** m3's "flotillad": answers a followed journal with two lines, then its machine goes away (the connection closes). */
+let vanishing: http.Server;
+/** m4's "flotillad": answers a followed journal with a line, then stays silent with the connection open (a machine switched off). */
+let silent: http.Server;
+let m4Lease: Awaited<ReturnType<Registry['grantLease']>>;
 
 const SYSTEMCTL = `#!/bin/sh
 # args: status -l --no-pager --full NAME
@@ -84,6 +89,22 @@ beforeAll(async () => {
   const lease2 = await registry.grantLease(30);
   await registry.registerMachine(machine('m1', `http://127.0.0.1:${port}`), lease);
   await registry.registerMachine(machine('m2'), lease2);
+  vanishing = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('line 1\nline 2\n');
+    setTimeout(() => res.socket?.destroy(), 100);
+  });
+  await new Promise<void>((r) => vanishing.listen(0, '127.0.0.1', r));
+  await registry.registerMachine(machine('m3', `http://127.0.0.1:${(vanishing.address() as { port: number }).port}`), lease2);
+  await registry.createUnit(unitRecord('far.service'), { desiredState: 'launched' });
+  silent = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('line 1\n');
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  m4Lease = await registry.grantLease(30);
+  await registry.registerMachine(machine('m4', `http://127.0.0.1:${(silent.address() as { port: number }).port}`), m4Lease);
+  await registry.createUnit(unitRecord('quiet.service'), { desiredState: 'launched' });
   await registry.createUnit(unitRecord('here.service'), { desiredState: 'launched' });
   await registry.createUnit(unitRecord('off.service'), { desiredState: 'inactive' });
   await registry.createUnit(unitRecord('there.service', '[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n', true), { desiredState: 'launched' });
@@ -91,6 +112,8 @@ beforeAll(async () => {
   await registry.applyPlan(token!, [
     { type: 'place', decision: { unit: 'here.service', machine: 'm1', hash: unitRecord('here.service').hash, state: 'launched' } },
     { type: 'place', decision: { unit: 'off.service', machine: 'm1', hash: unitRecord('off.service').hash, state: 'loaded' } },
+    { type: 'place', decision: { unit: 'far.service', machine: 'm3', hash: unitRecord('far.service').hash, state: 'launched' } },
+    { type: 'place', decision: { unit: 'quiet.service', machine: 'm4', hash: unitRecord('quiet.service').hash, state: 'launched' } },
   ]);
   const st = (unit: string, m: string) => ({ unit, machine: m, hash: 'h', loadState: 'loaded', activeState: 'active', subState: 'running', since: '' });
   await registry.publishStates([st('here.service', 'm1'), st('off.service', 'm1')], lease);
@@ -101,6 +124,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  await new Promise((r) => vanishing?.close(r));
+  silent?.closeAllConnections();
+  await new Promise((r) => silent?.close(r));
   registry?.close();
   delete process.env['JOURNAL_PID_FILE'];
   rmSync(dir, { recursive: true, force: true });
@@ -205,6 +231,25 @@ describe('flotctl status and journal through the machine record', () => {
     const nope = await flotctl('status', 'nope.service');
     expect(nope.code).toBe(1);
     expect(nope.stderr).toMatch(/nope\.service does not exist/);
+  });
+
+  it('journal -f: a machine that goes away mid-answer is named as gone, after the lines it sent', async () => {
+    const r = await flotctl('journal', '-f', 'far.service');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('line 1\nline 2\n');
+    expect(r.stderr).toMatch(/machine m3\.\.\.\/127\.0\.0\.1 went away while following: the connection to its flotillad closed/);
+  });
+
+  it('journal -f: a machine that leaves the cluster without closing the connection is named as gone', async () => {
+    const following = flotctl('journal', '-f', 'quiet.service');
+    await sleep(300);
+    const leftAt = Date.now();
+    await m4Lease.revoke(); // its presence goes, as when a switched-off machine's lease expires
+    const r = await following;
+    expect(Date.now() - leftAt).toBeLessThan(5_000); // checked every 2 s
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('line 1\n');
+    expect(r.stderr).toMatch(/machine m4\.\.\.\/127\.0\.0\.1 went away while following: it left the cluster/);
   });
 
   it('without the token: a clear 401', async () => {

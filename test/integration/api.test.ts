@@ -282,6 +282,30 @@ describe('flotillad API on its unix socket', () => {
     expect((await request('GET', '/fleet/v1/machines')).json.machines[0].metadata).toEqual({ role: 'web', zone: 'b' });
   });
 
+  it('refuses to remove metadata that comes from the configuration (409, nothing applied)', async () => {
+    const metadata = async (): Promise<unknown> => (await request('GET', '/fleet/v1/machines')).json.machines[0].metadata;
+    // Removing an override set through the API brings back the configured value.
+    await request('PATCH', '/fleet/v1/machines', [{ op: 'replace', path: `/${machineId}/metadata/zone`, value: 'c' }]);
+    expect(await metadata()).toMatchObject({ zone: 'c' });
+    expect((await request('PATCH', '/fleet/v1/machines', [{ op: 'remove', path: `/${machineId}/metadata/zone` }])).status).toBe(204);
+    expect(await metadata()).toEqual({ role: 'web', zone: 'a' });
+    // Removing the configured value itself would change nothing: 409, saying why, and no operation applied.
+    const r = await request('PATCH', '/fleet/v1/machines', [
+      { op: 'add', path: `/${machineId}/metadata/disk`, value: 'hdd' },
+      { op: 'remove', path: `/${machineId}/metadata/role` },
+    ]);
+    expect(r.status).toBe(409);
+    expect(r.json.error.message).toMatch(/operation 1: metadata "role"="web" of machine .* comes from its configuration .* not removed/);
+    expect(await metadata()).toEqual({ role: 'web', zone: 'a' });
+    // Set and removed in one patch: the override goes, the configured value stays.
+    const both = [
+      { op: 'add', path: `/${machineId}/metadata/role`, value: 'db' },
+      { op: 'remove', path: `/${machineId}/metadata/role` },
+    ];
+    expect((await request('PATCH', '/fleet/v1/machines', both)).status).toBe(204);
+    expect(await metadata()).toEqual({ role: 'web', zone: 'a' });
+  });
+
   it('serves /metrics in the Prometheus text format', async () => {
     expect((await request('PUT', '/fleet/v1/units/m.service', { desiredState: 'launched', options: SERVICE })).status).toBe(201);
     const deadline = Date.now() + 15_000;

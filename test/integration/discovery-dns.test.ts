@@ -1,7 +1,9 @@
 // The DNS front against a real etcd, queried with node's resolver (c-ares):
 // A, SRV and per-endpoint names, NXDOMAIN, truncation and TCP, answers from
 // the watched cache (even with etcd down), and flotillad's dns_listen.
+import dgram from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
+import dnsPacket from 'dns-packet';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,6 +76,26 @@ describe('DNS front', () => {
     expect(await code(resolver.resolve4('example.com'))).toBe('EREFUSED');
     const soa = await resolver.resolveSoa('flotilla.local');
     expect(soa).toMatchObject({ nsname: 'ns.flotilla.local', minttl: 5 });
+    // The name server the zone names resolves: to the front's own address.
+    expect(await resolver.resolveNs('flotilla.local')).toEqual(['ns.flotilla.local']);
+    expect(await resolver.resolve4('ns.flotilla.local')).toEqual(['127.0.0.1']);
+  });
+
+  it('sets AA on answers about its domain, not on REFUSED ones', async () => {
+    const { dns } = await front(etcd.endpoints, newPrefix());
+    const sock = dgram.createSocket('udp4');
+    cleanups.push(() => new Promise<void>((r) => sock.close(() => r())));
+    const query = async (name: string): Promise<dnsPacket.DecodedPacket> => {
+      const reply = new Promise<Buffer>((r) => sock.once('message', r));
+      sock.send(dnsPacket.encode({ type: 'query', id: 9, questions: [{ type: 'A', name }] }), dns.port, '127.0.0.1');
+      return dnsPacket.decode(await reply);
+    };
+    const refused = await query('example.com');
+    expect((refused.flags ?? 0) & 0xf).toBe(5); // REFUSED
+    expect(refused.flag_aa).toBe(false);
+    const nx = await query('db.flotilla.local');
+    expect((nx.flags ?? 0) & 0xf).toBe(3); // NXDOMAIN
+    expect(nx.flag_aa).toBe(true);
   });
 
   it('follows announcements and withdrawals through the watch: a withdrawn service is NXDOMAIN', async () => {
@@ -150,6 +172,7 @@ describe('DNS front', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(answer).toEqual([{ address: '127.0.0.41', ttl: 2 }]);
+    expect(await resolver.resolve4('ns.lab.example')).toEqual(['127.0.0.1']);
     await a.stop();
     for (let i = 0; i < 50 && (await code(resolver.resolve4('web.lab.example'))) !== 'ENOTFOUND'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await code(resolver.resolve4('web.lab.example'))).toBe('ENOTFOUND');

@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { runFlotctl } from '../../cli/flotctl/run.js';
+import { captureIO } from '../../src/ctl/io.js';
 import { Discovery, type EndpointChange } from '../../src/discovery/index.js';
 import { Registry, RegistryAuthError } from '../../src/registry/index.js';
 import { startEtcd, useEtcd } from '../helpers/etcd.js';
@@ -127,6 +129,20 @@ describe('discovery library', () => {
     await Promise.all([killed.ready, stopped.ready]);
     await until(() => w.endpoints.length === 2, 5_000, 'both endpoints');
     expect(w.endpoints.find((e) => e.port === 8081)?.attributes).toEqual({ zone: 'b' });
+    // The lease is printed as etcdctl prints it (16 hex digits), so `etcdctl lease timetolive` takes it.
+    const printed = /lease ([0-9a-f]{16})\)/.exec(stopped.output())?.[1];
+    expect(printed, stopped.output()).toBeDefined();
+    const raw = await d.registry.getRaw(`${prefix}services/web/127.0.0.1:8082`);
+    expect(BigInt(`0x${printed!}`).toString()).toBe(raw!.lease);
+    // services -o json: one object, as every flotctl JSON output.
+    const io = captureIO({ env: { FLOTCTL_ENDPOINT: etcd.endpoints.join(','), FLOTCTL_ETCD_KEY_PREFIX: prefix } });
+    expect(await runFlotctl(['services', 'web', '-o', 'json'], io)).toBe(0);
+    expect(JSON.parse(io.stdout)).toEqual({
+      endpoints: [
+        { service: 'web', instance: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, attributes: { zone: 'b' }, unit: 'web@8081.service', machine: null },
+        { service: 'web', instance: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, attributes: {}, unit: null, machine: null },
+      ],
+    });
 
     let gone = 0;
     w.on('change', (c) => {

@@ -77,6 +77,10 @@ describe('flotctl lifecycle', () => {
     expect(load.stdout).toMatch(/^Unit l\.service inactive\nUnit l\.service loaded on [0-9a-f]{8}\.\.\.\/10\.0\.0\.0\n$/);
     const noBlock = await c.run(['start', '--no-block', 'n'], { cwd: files.dir });
     expect(noBlock).toEqual({ code: 0, stdout: 'Unit n.service inactive\nTriggered unit n.service start\n', stderr: '' });
+    // Each command names itself, as fleetctl did ("Triggered unit NAME stop", not the state it sets).
+    expect(await c.run(['stop', '--no-block', 'n'])).toEqual({ code: 0, stdout: 'Triggered unit n.service stop\n', stderr: '' });
+    expect(await c.run(['unload', '--no-block', 'n'])).toEqual({ code: 0, stdout: 'Triggered unit n.service unload\n', stderr: '' });
+    expect(await c.run(['load', '--no-block', 'n'])).toEqual({ code: 0, stdout: 'Triggered unit n.service load\n', stderr: '' });
   });
 
   it('a unit no machine can take: start times out naming the reason; list-units shows it pending', async () => {
@@ -102,6 +106,8 @@ describe('flotctl lifecycle', () => {
     const files = unitDir({ 'g.service': SERVICE('/bin/g', '\n[X-Fleet]\nGlobal=true\n') });
     const r = await c.run(['start', 'g'], { cwd: files.dir });
     expect(r).toEqual({ code: 0, stdout: 'Unit g.service inactive\nTriggered global unit g.service start\n', stderr: '' });
+    expect(await c.run(['stop', 'g'])).toEqual({ code: 0, stdout: 'Triggered global unit g.service stop\n', stderr: '' });
+    expect(await c.run(['start', 'g'])).toEqual({ code: 0, stdout: 'Triggered global unit g.service start\n', stderr: '' });
     const lease = await c.registry.grantLease(30);
     const unit = (await c.registry.getUnit('g.service'))!;
     await c.registry.publishStates(

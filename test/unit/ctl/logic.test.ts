@@ -7,7 +7,9 @@ import { bashCompletion, zshCompletion } from '../../../src/ctl/completion.js';
 import type { CtlDriver, MachineInfo, Observation, StoredUnit, UnitStateInfo } from '../../../src/ctl/driver.js';
 import { CtlError, UsageError } from '../../../src/ctl/errors.js';
 import { blockAttempts } from '../../../src/ctl/lifecycle.js';
-import { GLOBAL_FLAGS, envDefault, envName, parseEndpoints } from '../../../src/ctl/options.js';
+import { GLOBAL_FLAGS, apiEndpoints, envDefault, envName, parseEndpoints, type GlobalOptions } from '../../../src/ctl/options.js';
+import { captureIO } from '../../../src/ctl/io.js';
+import { runFlotctl } from '../../../cli/flotctl/run.js';
 import { commandPosition, expandCommand, type CommandIndex } from '../../../src/ctl/prefix.js';
 import { currentState } from '../../../src/ctl/state.js';
 import { planSubmit, refuseTemplates, unitArg } from '../../../src/ctl/units.js';
@@ -158,11 +160,27 @@ describe('options', () => {
 
   it('takes defaults from the environment, typed', () => {
     const flag = (name: string) => GLOBAL_FLAGS.find((f) => f.flag === name)!;
-    expect(envDefault(flag('endpoint'), {})).toBe('http://127.0.0.1:2379');
+    expect(envDefault(flag('endpoint'), {})).toBeUndefined(); // each driver has its own default
     expect(envDefault(flag('endpoint'), { FLOTCTL_ENDPOINT: 'http://a:1,http://b:2' })).toBe('http://a:1,http://b:2');
     expect(envDefault(flag('request-timeout'), { FLOTCTL_REQUEST_TIMEOUT: '1.5' })).toBe(1.5);
     expect(envDefault(flag('debug'), { FLOTCTL_DEBUG: 'yes' })).toBe(true);
     expect(() => envDefault(flag('request-timeout'), { FLOTCTL_REQUEST_TIMEOUT: 'soon' })).toThrow(/not a number/);
+  });
+
+  it('--driver api uses the endpoint given (flag or FLOTCTL_ENDPOINT, even etcd\'s default URL), else the local socket', async () => {
+    const endpointsFor = async (argv: string[], env: Record<string, string> = {}): Promise<string[]> => {
+      let seen: string[] = [];
+      const driverFactory = (g: GlobalOptions): CtlDriver => {
+        seen = apiEndpoints(g);
+        throw new CtlError('no driver here');
+      };
+      await runFlotctl([...argv, 'list-units'], captureIO({ env }), { driverFactory });
+      return seen;
+    };
+    expect(await endpointsFor(['--driver', 'api'])).toEqual(['unix:///run/flotilla/flotilla.sock']);
+    expect(await endpointsFor(['--driver', 'api', '--endpoint', 'http://127.0.0.1:2379'])).toEqual(['http://127.0.0.1:2379']);
+    expect(await endpointsFor(['--driver', 'api'], { FLOTCTL_ENDPOINT: 'http://127.0.0.1:2379' })).toEqual(['http://127.0.0.1:2379']);
+    expect(await endpointsFor([], { FLOTCTL_DRIVER: 'api', FLOTCTL_ENDPOINT: 'unix:///x.sock,http://10.0.0.1:7480' })).toEqual(['unix:///x.sock', 'http://10.0.0.1:7480']);
   });
 
   it('parses endpoint lists', () => {

@@ -87,6 +87,30 @@ describe('DNS answers', () => {
     expect(a.respond(Buffer.from([1, 2]), 'udp')).toBeUndefined();
   });
 
+  it('AA only on answers about the domain: not on REFUSED, NOTIMP or FORMERR', () => {
+    expect(ask(a, 'web.flotilla.local', 'A').p.flag_aa).toBe(true);
+    expect(ask(a, 'db.flotilla.local', 'A').p.flag_aa).toBe(true); // NXDOMAIN: authoritative denial
+    const refused = ask(a, 'web.example.com', 'A');
+    expect(refused.rcode).toBe(RCODE.REFUSED);
+    expect(refused.p.flag_aa).toBe(false);
+    expect(ask(a, 'web.flotilla.local', 'A', { flags: 2 << 11 }).p.flag_aa).toBe(false);
+    expect(ask(a, 'web.flotilla.local', 'A', { questions: [] }).p.flag_aa).toBe(false);
+  });
+
+  it('the NS names ns.<domain>, which resolves to the front address', () => {
+    const withNs = new DnsAnswerer(source(eps), { domain: 'flotilla.local', ttl: 3, nameServer: '10.1.2.3' });
+    expect(ask(withNs, 'flotilla.local', 'NS').p.answers).toMatchObject([{ type: 'NS', data: 'ns.flotilla.local' }]);
+    const ns = ask(withNs, 'ns.flotilla.local', 'A');
+    expect(ns.rcode).toBe(RCODE.NOERROR);
+    expect(ns.p.flag_aa).toBe(true);
+    expect(ns.p.answers).toMatchObject([{ type: 'A', name: 'ns.flotilla.local', data: '10.1.2.3' }]);
+    expect(ask(withNs, 'ns.flotilla.local', 'AAAA').p.answers).toEqual([]); // NODATA, not NXDOMAIN
+    const v6 = new DnsAnswerer(source(eps), { domain: 'flotilla.local', ttl: 3, nameServer: 'fd00::5' });
+    expect(ask(v6, 'ns.flotilla.local', 'AAAA').p.answers).toMatchObject([{ type: 'AAAA', data: 'fd00::5' }]);
+    // Without a known address the name still exists (NODATA).
+    expect(ask(a, 'ns.flotilla.local', 'A').rcode).toBe(RCODE.NOERROR);
+  });
+
   it('rotates the order so clients taking the first answer spread over all', () => {
     const firsts = new Set<string>();
     for (let i = 0; i < 3; i++) firsts.add((ask(a, '_web._tcp.flotilla.local', 'SRV').p.answers![0] as { data: { port: number } }).data.port.toString());

@@ -6,6 +6,8 @@ describe('discovery names', () => {
   it('accepts DNS labels as service names and refuses the rest', () => {
     for (const ok of ['web', 'a', 'web-1', '0db', 'x'.repeat(63)]) expect(checkService(ok)).toBe(ok);
     for (const bad of ['', 'Web', 'web_1', '-web', 'web-', 'a.b', 'a/b', 'x'.repeat(64)]) expect(() => checkService(bad)).toThrow(/DNS label/);
+    // ns.<domain> is the DNS front's own name (its NS record).
+    expect(() => checkService('ns')).toThrow(/"ns" is reserved/);
   });
 
   it('refuses instance names with / or white space', () => {
