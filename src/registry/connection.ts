@@ -56,10 +56,17 @@ export function connect(opts: ConnectionOptions): Connection {
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
       // A member whose machine vanished sends no reset: without pings a
       // watch on it waits forever (seen with a destroyed VM). Ping every
-      // 10 s (etcd allows one every 5 s), give up after 5 s of silence.
+      // 10 s, give up after 5 s of silence; and only while a call (a watch,
+      // a lease keep-alive) is open. A default etcd (--grpc-keepalive-min-time
+      // 5 s, no pings without a stream) closes a connection that pings more
+      // often or while idle with GOAWAY "too_many_pings" ("rejected by server
+      // because of excess pings"). grpc-js ignores C-core's
+      // grpc.http2.min_time_between_pings_ms / max_pings_without_data.
+      // (test/integration/etcd-keepalive.test.ts; informer.test.ts for the
+      // vanished member)
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.keepalive_permit_without_calls': 0,
     },
     // etcd3 skips a member after 3 failures in a row for 5 s. In a small
     // cluster that can skip every member at once (one is killed, the others
