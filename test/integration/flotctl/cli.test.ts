@@ -84,10 +84,10 @@ describe('flotctl command line', () => {
       [['start', '--no-block', '--block-attempts=3', 'a'], /^flotctl: --no-block and --block-attempts cannot be used together; see flotctl help start\n$/],
       [['start', '--block-attempts=-2', 'a'], /whole number/],
       [['start'], /^flotctl: missing arguments: usage: flotctl start <units\.\.>; see flotctl help start\n$/],
-      [['list-units', '--bogus'], /^flotctl: Unknown argument: bogus; see flotctl help list-units\n$/],
+      [['list-units', '--bogus'], /^flotctl: unknown flag --bogus; see flotctl help list-units\n$/],
       [['--request-timeout', '0', 'list-units'], /request-timeout must be a positive/],
       [['--endpoint', 'nope', 'list-units'], /not a URL/],
-      [['list-units', '-o', 'yaml'], /Invalid values/],
+      [['list-units', '-o', 'yaml'], /^flotctl: --output must be one of: table, json \(got "yaml"\)/],
       [[], /^flotctl: no command given; see flotctl help\n$/],
     ];
     for (const [args, re] of cases) {
