@@ -157,16 +157,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       return dns.front;
     },
     async reload() {
-      const next = loadConfig({ ...opts.config, warn: (w) => log.warn(w) });
-      for (const key of ['etcdServers', 'etcdKeyPrefix', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'machineIdFile', 'unitDir', 'disableEngine'] as const) {
-        if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) log.warn('option changed; it takes effect after a restart', { option: key });
+      try {
+        const next = loadConfig({ ...opts.config, warn: (w) => log.warn(w) });
+        for (const key of ['etcdServers', 'etcdKeyPrefix', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'machineIdFile', 'unitDir', 'disableEngine'] as const) {
+          if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) log.warn('option changed; it takes effect after a restart', { option: key });
+        }
+        config = { ...config, metadata: next.metadata, publicIp: next.publicIp, verbosity: next.verbosity };
+        await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
+        // The DNS front follows dns_listen, dns_domain and dns_ttl at once.
+        config = { ...config, dnsListen: next.dnsListen, dnsDomain: next.dnsDomain, dnsTtl: next.dnsTtl };
+        await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
+        log.info('configuration reloaded', { metadata: JSON.stringify(config.metadata) });
+      } catch (err) {
+        // A JSON line like every other (the caller prints nothing more).
+        log.error('configuration reload failed', { error: (err as Error).message });
+        throw err;
       }
-      config = { ...config, metadata: next.metadata, publicIp: next.publicIp, verbosity: next.verbosity };
-      await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
-      // The DNS front follows dns_listen, dns_domain and dns_ttl at once.
-      config = { ...config, dnsListen: next.dnsListen, dnsDomain: next.dnsDomain, dnsTtl: next.dnsTtl };
-      await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
-      log.info('configuration reloaded', { metadata: JSON.stringify(config.metadata) });
     },
     async stop({ purge }) {
       await api?.stop();
