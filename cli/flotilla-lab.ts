@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { usageMessage } from '../src/ctl/usage.js';
 import {
   addNode,
   down,
@@ -29,6 +30,9 @@ const note = (line: string): void => void process.stderr.write(`flotilla-lab: ${
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
+    // usageMessage() rewrites yargs' English messages, whatever LANG says.
+    .detectLocale(false)
+    .locale('en')
     .scriptName('flotilla-lab')
     .usage('$0 <command>\n\nLocal flotilla clusters of real systemd nodes (systemd-nspawn) and etcd on loopback.')
     .parserConfiguration({ 'populate--': true })
@@ -173,7 +177,7 @@ async function main(): Promise<void> {
     .help()
     .fail((msg, err) => {
       if (err) throw err;
-      note(`${msg} (see 'flotilla-lab --help')`);
+      note(`${usageMessage(msg, hideBin(process.argv))} (see 'flotilla-lab --help')`);
       process.exit(2);
     })
     .parseAsync();
