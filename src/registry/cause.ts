@@ -51,10 +51,13 @@ export function isTelling(err: unknown): boolean {
   return err instanceof Error && !/Last error: null/.test(err.message);
 }
 
-/** The cause of a connection failure (undefined: a breaker's refusal or nothing seen). */
+/** The cause of a connection failure, from the most telling failure seen (isTelling). */
 export function describeCause(err: unknown, ctx: FailureContext): ConnectionCause {
   const seconds = `${+(ctx.timeoutMs / 1000).toFixed(3)} s`;
-  if (err === undefined || isBrokenCircuitError(err) || err instanceof GRPCDeadlineExceededError || /DEADLINE_EXCEEDED/.test(String((err as Error).message))) {
+  if (isBrokenCircuitError(err)) {
+    return { kind: 'other', text: 'it failed several times in a row just before and is skipped for a second; check that etcd is up' };
+  }
+  if (err === undefined || err instanceof GRPCDeadlineExceededError || /DEADLINE_EXCEEDED/.test(String((err as Error).message))) {
     return { kind: 'no-answer', text: `no answer within ${seconds}; check the address, and that etcd is up and no firewall drops the packets` };
   }
   const raw = lastError(err as Error);

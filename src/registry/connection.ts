@@ -1,7 +1,11 @@
 // Connecting to etcd: endpoints, TLS, user name and password, a request
-// timeout; transient failures retried (bounded) and turned into errors that
-// name the endpoints, so an unreachable etcd never hangs a caller.
+// timeout; failures to connect retried until the timeout and turned into
+// errors that name the endpoints and the cause (cause.ts), so an
+// unreachable etcd never hangs a caller.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -11,10 +15,7 @@ import {
   GRPCUnauthenticatedError,
   type IOptions,
 } from 'etcd3';
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { isIP } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import { isRecoverableError } from 'etcd3';
 import { describeCause, isConnectionFailure, isTelling, type FailureContext } from './cause.js';
 import { RegistryAuthError, RegistryError, RegistryUnavailableError } from './errors.js';
@@ -54,8 +55,8 @@ export function connect(opts: ConnectionOptions): Connection {
   const options: IOptions = {
     hosts: endpoints,
     dialTimeout: timeout,
-    // Unary calls get the deadline; streams (watch, lease keep-alive) must not.
-    // Unary calls get the deadline of the request they belong to (call()).
+    // Unary calls get the deadline of the request they belong to (call());
+    // streams (watch, lease keep-alive) must not have one.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: requestDeadline.getStore() ?? Date.now() + timeout }),
     // Large pages of unit files must fit in one response.
     grpcOptions: {
@@ -67,14 +68,14 @@ export function connect(opts: ConnectionOptions): Connection {
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
     },
-    // etcd3 skips a member after 3 failures in a row for 5 s. In a small
-    // cluster that can skip every member at once (one is killed, the others
-    // change leader), failing calls that a healthy majority could serve; try
-    // a skipped member again after a second.
     faultHandling: {
       // Retries are call()'s, bounded by the request's deadline; etcd3's own
       // (three tries of a full deadline each) would triple it.
       global: noop,
+      // etcd3 skips a member after 3 failures in a row for 5 s. In a small
+      // cluster that can skip every member at once (one is killed, the others
+      // change leader), failing calls that a healthy majority could serve; try
+      // a skipped member again after a second.
       host: () =>
         circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HOST_RETRY_AFTER_MS, breaker: new ConsecutiveBreaker(3) }),
     },
@@ -97,6 +98,9 @@ export function connect(opts: ConnectionOptions): Connection {
   // failures to connect are tried again until its deadline (the circuit
   // breaker refusing a host does not end it early), and the error names the
   // most telling cause seen, not the breaker's refusal.
+  // The last telling failure of any request: a request shorter than the
+  // breaker's pause may meet nothing but its refusals.
+  let lastTelling: unknown;
   const call = async <T>(what: string, fn: () => PromiseLike<T>): Promise<T> => {
     const deadline = Date.now() + timeout;
     let cause: unknown;
@@ -105,10 +109,12 @@ export function connect(opts: ConnectionOptions): Connection {
         return await requestDeadline.run(deadline, fn);
       } catch (err) {
         if (!isConnectionFailure(err)) throw mapError(err, failure);
+        if (isTelling(err)) lastTelling = err;
         if (cause === undefined || isTelling(err)) cause = err;
       }
       const left = deadline - Date.now();
       if (left <= 0) {
+        if (isBrokenCircuitError(cause) && lastTelling !== undefined) cause = lastTelling;
         const e = new RegistryUnavailableError(endpoints, describeCause(cause, failure));
         e.message = `${what}: ${e.message}`;
         throw e;

@@ -137,6 +137,18 @@ describe('etcd failures', () => {
     expect(silent.ms).toBeGreaterThanOrEqual(2_500);
   });
 
+  it('names the cause when a short request meets only the circuit breaker', async () => {
+    const c = connect({ endpoints: [deadUrl], requestTimeoutMs: 300 });
+    try {
+      const messages: string[] = [];
+      // the first request's refusals open the breaker for a second; the second meets only it
+      for (let i = 0; i < 2; i++) messages.push(await c.call('get k', () => c.client.get('k')).then(() => 'succeeded', (e: Error) => e.message));
+      expect(messages[1]).toMatch(/etcd is unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
+    } finally {
+      c.close();
+    }
+  });
+
   it('flotillad at start and announce say the same', async () => {
     mkdirSync(f('units'), { recursive: true });
     writeFileSync(f('machine-id'), `${randomBytes(16).toString('hex')}\n`);
