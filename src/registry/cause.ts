@@ -18,6 +18,7 @@ export type CauseKind =
   | 'closed'
   | 'unresolved'
   | 'unreachable'
+  | 'no-quorum'
   | 'other';
 
 export interface FailureContext {
@@ -61,6 +62,8 @@ export function describeCause(err: unknown, ctx: FailureContext): ConnectionCaus
     return { kind: 'no-answer', text: `no answer within ${seconds}; check the address, and that etcd is up and no firewall drops the packets` };
   }
   const raw = lastError(err as Error);
+  const busy = /etcdserver: (request timed out[^.]*|no leader|leader changed|too many requests)/.exec(raw);
+  if (busy) return { kind: 'no-quorum', text: `etcd answered but cannot serve requests now (${busy[0]}); is a majority of its members up?` };
   const tls = ctx.endpoints.some((e) => e.startsWith('https:'));
   const http = /HTTP status code (\d+)/i.exec(raw);
   if (http || /Protocol error/i.test(raw)) {
