@@ -21,11 +21,16 @@ export interface RegistryLease {
 export async function grantLease(conn: Connection, ttlSeconds: number): Promise<RegistryLease> {
   // An etcd3 Lease asks for its grant once, when made: each try needs a new one.
   let last: Lease | undefined;
-  const { lease, id } = await conn.call('grant lease', async () => {
-    last?.release();
-    const l: Lease = (last = conn.client.lease(ttlSeconds, { autoKeepAlive: true }));
-    return { lease: l, id: await l.grant() };
-  });
+  const { lease, id } = await conn
+    .call('grant lease', async () => {
+      last?.release();
+      const l: Lease = (last = conn.client.lease(ttlSeconds, { autoKeepAlive: true }));
+      return { lease: l, id: await l.grant() };
+    })
+    .catch((err: unknown) => {
+      last?.release();
+      throw err;
+    });
   const events = new EventEmitter();
   let lost = false;
   lease.on('lost', (err) => {
