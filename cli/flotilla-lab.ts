@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { usageMessage } from '../src/ctl/usage.js';
 import {
   addNode,
   down,
@@ -32,6 +33,9 @@ class UsageExit extends Error {}
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
+    // usageMessage() rewrites yargs' English messages, whatever LANG says.
+    .detectLocale(false)
+    .locale('en')
     .scriptName('flotilla-lab')
     .usage('$0 <command>\n\nLocal flotilla clusters of real systemd nodes (systemd-nspawn) and etcd on loopback.')
     .parserConfiguration({ 'populate--': true })
@@ -179,7 +183,7 @@ async function main(): Promise<void> {
     .help()
     .fail((msg, err) => {
       if (err) throw err;
-      note(`${msg} (see 'flotilla-lab --help')`);
+      note(`${usageMessage(msg, hideBin(process.argv))} (see 'flotilla-lab --help')`);
       throw new UsageExit(msg);
     })
     .parseAsync();

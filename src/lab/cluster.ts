@@ -9,15 +9,15 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSyn
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Etcd3 } from 'etcd3';
+import { connect } from '../registry/connection.js';
 import { Keys } from '../registry/keys.js';
 import { decode } from '../registry/records.js';
 import { cleanup } from './cleanup.js';
 import { EtcdCluster, isHealthy } from './etcd.js';
 import { FLOTILLAD_UNIT, findCheckout, flotilladFiles, flotilladScript } from './flotillad-files.js';
 import { withLabLock } from './lab-lock.js';
-import { credentialsEnvText, enableAuth, etcd3Options, etcdTls, makeCredentials, readCredentials, secureNodeFiles, type LabCredentials } from './lab-secure.js';
 import { checkMetadataNodes, configuredMetadata, metadataFor, parseMetadataSpecs } from './lab-metadata.js';
+import { clientOptions, credentialsEnvText, enableAuth, etcdTls, makeCredentials, readCredentials, secureNodeFiles, type LabCredentials } from './lab-secure.js';
 import {
   DEFAULT_ETCD_PORT,
   labLayout,
@@ -438,21 +438,18 @@ async function waitRegistered(state: LabState, timeoutMs: number, aborted?: () =
 }
 
 // Machine ID -> metadata of every machine with a presence key, or undefined
-// when etcd does not answer.
+// when etcd does not answer. Through the registry's connection, as every
+// etcd client: its TLS set-up and its request timeout.
 async function registeredMachines(endpoints: readonly string[], creds?: LabCredentials): Promise<Map<string, Record<string, string> | undefined> | undefined> {
-  const client = new Etcd3({ hosts: [...endpoints], dialTimeout: 2_000, ...etcd3Options(creds) });
+  const conn = connect({ endpoints: [...endpoints], requestTimeoutMs: 2_000, ...clientOptions(creds) });
   const keys = new Keys();
   try {
-    const found = await Promise.race([
-      client.getAll().prefix(keys.machinesPrefix).strings(),
-      sleep(3_000, undefined, { ref: false }).then(() => undefined),
-    ]);
-    if (found === undefined) return undefined;
+    const found = await conn.call('list machines', () => conn.client.getAll().prefix(keys.machinesPrefix).strings());
     return new Map(Object.entries(found).map(([key, value]) => [key.slice(keys.machinesPrefix.length), machineMetadata(value)]));
   } catch {
     return undefined;
   } finally {
-    client.close();
+    conn.close();
   }
 }
 

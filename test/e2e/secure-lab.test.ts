@@ -114,7 +114,7 @@ describe.skipIf(skipWithoutNodes('secure lab test (test/e2e/secure-lab.test.ts)'
     expect(noCert.code, noCert.stdout).not.toBe(0);
     const wrongPw = await flotctl({ FLOTCTL_PASSWORD: 'wrong' }, ['list-machines']);
     expect(wrongPw.code).toBe(1);
-    expect(wrongPw.stderr).toMatch(/refused access|authentication failed/i);
+    expect(wrongPw.stderr).toMatch(/refused user "flotilla": wrong user name or password/);
     const etcdctl = (args: string[]): Promise<RunResult> =>
       run(['etcdctl', '--endpoints', endpoint, '--dial-timeout', '2s', '--command-timeout', '3s', '--cacert', env['FLOTCTL_CA_FILE']!, ...args, 'get', '/flotilla/machines/', '--prefix', '--keys-only'], {
         env: { ...process.env, ETCDCTL_API: '3' },
