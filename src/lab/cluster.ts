@@ -9,14 +9,12 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSyn
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Etcd3 } from 'etcd3';
-import { Keys } from '../registry/keys.js';
-import { decode } from '../registry/records.js';
+import { machinePresence, Registry } from '../registry/index.js';
 import { cleanup } from './cleanup.js';
 import { EtcdCluster, isHealthy } from './etcd.js';
 import { FLOTILLAD_UNIT, findCheckout, flotilladFiles, flotilladScript } from './flotillad-files.js';
 import { withLabLock } from './lab-lock.js';
-import { credentialsEnvText, enableAuth, etcd3Options, etcdTls, makeCredentials, readCredentials, secureNodeFiles, type LabCredentials } from './lab-secure.js';
+import { clientOptions, credentialsEnvText, enableAuth, etcdTls, makeCredentials, readCredentials, secureNodeFiles, type LabCredentials } from './lab-secure.js';
 import { checkMetadataNodes, configuredMetadata, metadataFor, parseMetadataSpecs } from './lab-metadata.js';
 import {
   DEFAULT_ETCD_PORT,
@@ -437,30 +435,19 @@ async function waitRegistered(state: LabState, timeoutMs: number, aborted?: () =
   }
 }
 
-// Machine ID -> metadata of every machine with a presence key, or undefined
-// when etcd does not answer.
+// Machine ID -> metadata of every machine with a presence key (undefined
+// for a record this version cannot read: status shows the configured
+// metadata), or undefined when etcd does not answer.
 async function registeredMachines(endpoints: readonly string[], creds?: LabCredentials): Promise<Map<string, Record<string, string> | undefined> | undefined> {
-  const client = new Etcd3({ hosts: [...endpoints], dialTimeout: 2_000, ...etcd3Options(creds) });
-  const keys = new Keys();
+  const registry = Registry.connect({ endpoints: [...endpoints], requestTimeoutMs: 2_000, ...clientOptions(creds) });
   try {
-    const found = await Promise.race([
-      client.getAll().prefix(keys.machinesPrefix).strings(),
-      sleep(3_000, undefined, { ref: false }).then(() => undefined),
-    ]);
+    const found = await Promise.race([machinePresence(registry), sleep(3_000, undefined, { ref: false }).then(() => undefined)]);
     if (found === undefined) return undefined;
-    return new Map(Object.entries(found).map(([key, value]) => [key.slice(keys.machinesPrefix.length), machineMetadata(value)]));
+    return new Map([...found].map(([id, record]) => [id, record?.metadata]));
   } catch {
     return undefined;
   } finally {
-    client.close();
-  }
-}
-
-function machineMetadata(value: string): Record<string, string> | undefined {
-  try {
-    return decode.machine(value).metadata;
-  } catch {
-    return undefined; // a record this version cannot read: status shows the configured metadata
+    registry.close();
   }
 }
 
