@@ -8,19 +8,10 @@ import { constants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { usageMessage } from '../src/ctl/usage.js';
-import {
-  addNode,
-  down,
-  envFileText,
-  killNode,
-  LabError,
-  nodeRecord,
-  runningNode,
-  status,
-  stopNode,
-  up,
-  type LabStatus,
-} from '../src/lab/cluster.js';
+import { down, up } from '../src/lab/cluster.js';
+import { envFileText, LabError } from '../src/lab/lab-folder.js';
+import { addNode, killNode, nodeRecord, runningNode, stopNode } from '../src/lab/lab-nodes.js';
+import { status, type LabStatus } from '../src/lab/lab-status.js';
 import { DEFAULT_LAB_DIR, labLayout } from '../src/lab/lab-state.js';
 import { LAB_ETCD_USER, readCredentials } from '../src/lab/lab-secure.js';
 import { exitQuietlyOnClosedPipe, exitWhenFlushed } from '../src/process-exit.js';

@@ -129,7 +129,7 @@ export async function enableAuth(creds: LabCredentials, endpoints: readonly stri
   await etcdctl('auth', 'enable');
 }
 
-/** What the lab's own etcd clients (Etcd3 / Registry connection options) need. */
+/** What the lab's own etcd clients (Registry connection options) need. */
 export function clientOptions(creds: LabCredentials | undefined): {
   caFile?: string;
   certFile?: string;
