@@ -5,6 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+// A timer that holds the process: a one-shot flotctl waiting out a retry must not exit meanwhile.
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Etcd3,
@@ -17,6 +18,7 @@ import {
 } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import { isRecoverableError } from 'etcd3';
+import { Backoff } from '../retry.js';
 import { describeCause, isConnectionFailure, isTelling, type FailureContext } from './cause.js';
 import { RegistryAuthError, RegistryError, RegistryUnavailableError } from './errors.js';
 
@@ -36,6 +38,8 @@ export interface ConnectionOptions {
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;
 const HOST_RETRY_AFTER_MS = 1_000;
 const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 800;
+
 /** The deadline (epoch ms) of the request a unary etcd call belongs to. */
 const requestDeadline = new AsyncLocalStorage<number>();
 
@@ -111,7 +115,10 @@ export function connect(opts: ConnectionOptions): Connection {
   const call = async <T>(what: string, fn: () => PromiseLike<T>): Promise<T> => {
     const deadline = Date.now() + timeout;
     let cause: unknown;
-    for (let attempt = 0; ; attempt++) {
+    // The shared policy (src/retry.ts): jittered, so a cluster's clients do
+    // not retry in lockstep; capped well inside the request timeout.
+    const backoff = new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
+    for (;;) {
       try {
         return await requestDeadline.run(deadline, fn);
       } catch (err) {
@@ -126,7 +133,7 @@ export function connect(opts: ConnectionOptions): Connection {
         e.message = `${what}: ${e.message}`;
         throw e;
       }
-      await sleep(Math.min(left, RETRY_MIN_MS * 2 ** Math.min(attempt, 4)));
+      await sleep(Math.min(left, backoff.next()));
     }
   };
 
