@@ -38,7 +38,7 @@ function parser(env: CtlIO['env']): Argv {
     y = y.option(f.flag, {
       type: f.type,
       global: true,
-      describe: `${f.describe} [env ${envName(f.flag)}]`,
+      describe: f.env === false ? f.describe : `${f.describe} [env ${envName(f.flag)}]`,
       ...(def !== undefined ? { default: def } : {}),
       ...(f.choices ? { choices: [...f.choices] } : {}),
     });
