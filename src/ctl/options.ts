@@ -51,7 +51,7 @@ export const GLOBAL_FLAGS: readonly GlobalFlag[] = [
   { flag: 'ca-file', type: 'string', describe: 'TLS CA file (PEM)' },
   { flag: 'username', type: 'string', describe: 'etcd user name' },
   { flag: 'password', type: 'string', describe: 'etcd password' },
-  { flag: 'api-token-file', type: 'string', describe: 'file holding the bearer token for the API driver' },
+  { flag: 'api-token-file', type: 'string', describe: "file holding the bearer token for flotillad's API (--driver api, status, journal)" },
   { flag: 'request-timeout', type: 'number', default: 3, describe: 'seconds one request may take' },
   { flag: 'debug', type: 'boolean', default: false, describe: 'print stack traces of errors' },
   { flag: 'version', type: 'boolean', env: false, describe: 'print the version and exit' },
