@@ -7,19 +7,11 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import {
-  addNode,
-  down,
-  envFileText,
-  killNode,
-  LabError,
-  nodeRecord,
-  runningNode,
-  status,
-  stopNode,
-  up,
-  type LabStatus,
-} from '../src/lab/cluster.js';
+import { usageMessage } from '../src/ctl/usage.js';
+import { down, up } from '../src/lab/cluster.js';
+import { envFileText, LabError } from '../src/lab/lab-folder.js';
+import { addNode, killNode, nodeRecord, runningNode, stopNode } from '../src/lab/lab-nodes.js';
+import { status, type LabStatus } from '../src/lab/lab-status.js';
 import { DEFAULT_LAB_DIR, labLayout } from '../src/lab/lab-state.js';
 import { LAB_ETCD_USER, readCredentials } from '../src/lab/lab-secure.js';
 import { exitQuietlyOnClosedPipe, exitWhenFlushed } from '../src/process-exit.js';
@@ -32,6 +24,9 @@ class UsageExit extends Error {}
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
+    // usageMessage() rewrites yargs' English messages, whatever LANG says.
+    .detectLocale(false)
+    .locale('en')
     .scriptName('flotilla-lab')
     .usage('$0 <command>\n\nLocal flotilla clusters of real systemd nodes (systemd-nspawn) and etcd on loopback.')
     .parserConfiguration({ 'populate--': true })
@@ -179,7 +174,7 @@ async function main(): Promise<void> {
     .help()
     .fail((msg, err) => {
       if (err) throw err;
-      note(`${msg} (see 'flotilla-lab --help')`);
+      note(`${usageMessage(msg, hideBin(process.argv))} (see 'flotilla-lab --help')`);
       throw new UsageExit(msg);
     })
     .parseAsync();

@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
-    void daemon.reload().catch((err: unknown) => process.stderr.write(`flotillad: reload failed: ${(err as Error).message}\n`));
+    // reload() logs its failure as a JSON line.
+    void daemon.reload().catch(() => undefined);
   });
 }
 

@@ -159,17 +159,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       return dns.front;
     },
     async reload() {
-      const plan = planReload(config, loadConfig({ ...opts.config, warn: (w) => log.warn(w) }));
-      for (const option of plan.unapplied) log.warn('option changed; it takes effect after a restart', { option });
-      config = plan.config;
-      await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
-      // The DNS front follows dns_listen, dns_domain, dns_ttl (and public_ip) at once.
-      await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
-      log.info('configuration reloaded', {
-        metadata: JSON.stringify(config.metadata),
-        applied: plan.applied.join(','),
-        unapplied: plan.unapplied.join(','),
-      });
+      try {
+        const plan = planReload(config, loadConfig({ ...opts.config, warn: (w) => log.warn(w) }));
+        for (const option of plan.unapplied) log.warn('option changed; it takes effect after a restart', { option });
+        config = plan.config;
+        await a.updateMachine(machineRecord(config, id, api?.tcpAddress?.port));
+        // The DNS front follows dns_listen, dns_domain, dns_ttl (and public_ip) at once.
+        await dns.configure(config).catch((err: unknown) => log.error('DNS front not started', { error: (err as Error).message }));
+        log.info('configuration reloaded', {
+          metadata: JSON.stringify(config.metadata),
+          applied: plan.applied.join(','),
+          unapplied: plan.unapplied.join(','),
+        });
+      } catch (err) {
+        // A JSON line like every other (the caller prints nothing more).
+        log.error('configuration reload failed', { error: (err as Error).message });
+        throw err;
+      }
     },
     async stop({ purge }) {
       await api?.stop();

@@ -1,15 +1,20 @@
 // The level-triggered loop the engine and the agent share: any event kicks
 // it; kicks that arrive while a pass is due or running fold into one more
-// pass; a failed pass is retried after a pause; stop() ends it for good.
-// What a pass does (compare desired with actual and act) is the owner's.
+// pass; a failed pass is retried after a pause that grows by the shared
+// jittered backoff (src/retry.ts) until a pass succeeds; stop() ends it for
+// good, also in the middle of a pause. What a pass does (compare desired
+// with actual and act) is the owner's.
+import { Backoff, sleep } from './retry.js';
+
 export interface ReconcileLoopOptions {
   /** One pass. */
   pass: () => Promise<void>;
   /** Delay before a kicked pass runs, so events arriving together share it. */
   delayMs: () => number;
-  /** A failed pass: 'retry' after retryMs, or 'stop' the loop. */
+  /** A failed pass: 'retry' after the next backoff delay, or 'stop' the loop. */
   onError: (err: unknown) => 'retry' | 'stop';
-  retryMs?: number;
+  /** Upper bound of the first retry delay (the policy's default otherwise). */
+  retryMs?: number | undefined;
   /** Safety-net pass interval, in case an event was missed. */
   resyncMs?: number | undefined;
 }
@@ -22,8 +27,12 @@ export class ReconcileLoop {
   private started = false;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
+  private readonly backoff: Backoff;
+  private readonly stopping = new AbortController();
 
-  constructor(private readonly opts: ReconcileLoopOptions) {}
+  constructor(private readonly opts: ReconcileLoopOptions) {
+    this.backoff = new Backoff({ initialMs: opts.retryMs });
+  }
 
   /** Begins: kicks are ignored until now (no pass on half-filled caches). */
   start(): void {
@@ -53,6 +62,7 @@ export class ReconcileLoop {
   /** No further pass starts; resolves when a running one has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.resync) clearInterval(this.resync);
@@ -81,12 +91,13 @@ export class ReconcileLoop {
       this.dirty = false;
       try {
         await this.opts.pass();
+        this.backoff.reset();
       } catch (err) {
         if (this.opts.onError(err) === 'stop') {
           this.stopped = true;
           return;
         }
-        await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 1_000).unref());
+        await sleep(this.backoff.next(), this.stopping.signal);
         this.dirty = true;
       }
     }

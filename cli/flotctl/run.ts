@@ -8,6 +8,7 @@ import type { CtlIO } from '../../src/ctl/io.js';
 import { GLOBAL_FLAGS, envDefault, envName, validateGlobals, type DriverName, type GlobalOptions } from '../../src/ctl/options.js';
 import { markOperands } from '../../src/ctl/operands.js';
 import { commandPosition, expandCommand, resolveCommandName, type CommandIndex } from '../../src/ctl/prefix.js';
+import { usageMessage } from '../../src/ctl/usage.js';
 import { VERSION } from '../../src/version.js';
 import { COMMANDS } from './commands.js';
 import type { RunState } from './common.js';
@@ -16,11 +17,15 @@ const INDEX: CommandIndex = {
   visible: COMMANDS.filter((c) => !c.hidden).map((c) => c.name),
   hidden: COMMANDS.filter((c) => c.hidden).map((c) => c.name),
   valueFlags: new Set(GLOBAL_FLAGS.filter((f) => f.type !== 'boolean').map((f) => f.flag)),
+  knownFlags: new Set([...GLOBAL_FLAGS.map((f) => f.flag), 'help', 'h', ...COMMANDS.flatMap((c) => c.completion.flags.map((f) => f.replace(/^--?/, '')))]),
 };
 
-function parser(env: CtlIO['env']): Argv {
+function parser(env: CtlIO['env'], args: readonly string[]): Argv {
   let y = yargs()
     .scriptName('flotctl')
+    // usageMessage() rewrites yargs' English messages, whatever LANG says.
+    .detectLocale(false)
+    .locale('en')
     .usage('flotctl [global options] <command> [options]\n\nManages systemd units across a flotilla cluster, as fleetctl did for fleet.')
     .parserConfiguration({ 'boolean-negation': false })
     .exitProcess(false)
@@ -31,7 +36,7 @@ function parser(env: CtlIO['env']): Argv {
     .wrap(100)
     .demandCommand(1, 'no command given; see flotctl help')
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg.replace(/\s*\n\s*/g, ' '));
+      throw err ?? new UsageError(usageMessage(msg, args));
     });
   for (const f of GLOBAL_FLAGS) {
     const def = envDefault(f, env);
@@ -97,7 +102,7 @@ export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlCo
     const state: RunState = { ctx: undefined as unknown as CtlContext };
     let parsed: Record<string, unknown> = {};
     let helpText = '';
-    parser(io.env).parse(args, { __run: state }, (err, a, output) => {
+    parser(io.env, args).parse(args, { __run: state }, (err, a, output) => {
       if (err) throw err;
       parsed = a as Record<string, unknown>;
       helpText = output;

@@ -5,11 +5,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { DuplicateMachineError, type MachineRecord, type Registry, type RegistryLease } from '../registry/index.js';
+import { retryUntilStopped } from '../retry.js';
 
 export class Presence {
   private lease: RegistryLease | undefined;
   private record: MachineRecord;
   private stopped = false;
+  private readonly stopping = new AbortController();
   private readonly events = new EventEmitter();
 
   constructor(
@@ -44,6 +46,7 @@ export class Presence {
   /** Removes the machine and everything bound to its lease (its published states). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     const lease = this.lease;
     this.lease = undefined;
     if (lease && !lease.lost) {
@@ -70,16 +73,14 @@ export class Presence {
   }
 
   private async reregister(): Promise<void> {
-    for (let delay = 200; !this.stopped; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        await this.register();
-        this.log.info('machine registered again', { machine: this.record.id });
-        return;
-      } catch (err) {
+    const done = await retryUntilStopped(() => this.register().then(() => true), {
+      stopped: () => this.stopped,
+      signal: this.stopping.signal,
+      onError: (err, delayMs) => {
         const level = err instanceof DuplicateMachineError ? 'error' : 'warn';
-        this.log[level]('registering the machine failed; retrying', { error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, delay).unref());
-      }
-    }
+        this.log[level]('registering the machine failed; retrying', { error: (err as Error).message, delayMs });
+      },
+    });
+    if (done) this.log.info('machine registered again', { machine: this.record.id });
   }
 }

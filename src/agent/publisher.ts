@@ -3,6 +3,7 @@
 // batched into a few transactions.
 import type { Logger } from '../log.js';
 import type { Registry, RegistryLease, StateRecord } from '../registry/index.js';
+import { Backoff } from '../retry.js';
 
 export interface ObservedState {
   unit: string;
@@ -18,6 +19,8 @@ export class StatePublisher {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private lease: RegistryLease | undefined;
+  /** Delays between failed writes; reset by a write that succeeds. */
+  private readonly backoff = new Backoff();
 
   constructor(
     private readonly registry: Registry,
@@ -61,10 +64,14 @@ export class StatePublisher {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.flush().catch((err: unknown) => {
-        this.log.warn('publishing unit states failed; will retry', { error: (err as Error).message });
-        setTimeout(() => this.schedule(), 1_000).unref();
-      });
+      void this.flush().then(
+        () => this.backoff.reset(),
+        (err: unknown) => {
+          const delayMs = this.backoff.next();
+          this.log.warn('publishing unit states failed; will retry', { error: (err as Error).message, delayMs });
+          setTimeout(() => this.schedule(), delayMs).unref();
+        },
+      );
     }, this.delayMs);
   }
 

@@ -10,6 +10,7 @@ import type { ApiMachine, ApiUnit, ApiUnitState, UnitOption } from '../api/index
 import { UnitExistsError, UnitNotFoundError, type CreateResult, type DesiredState } from '../registry/index.js';
 import { parseUnitFile, serializeUnitFile, type UnitFile } from '../unit/index.js';
 import type { ClusterWatch, CtlDriver, DecisionInfo, MachineInfo, NewUnit, Observation, PendingInfo, StoredUnit, UnitInfo, UnitStateInfo } from './driver.js';
+import { UNREACHABLE_CODES, describeApiFailure } from './api-failure.js';
 import { CtlError } from './errors.js';
 import { cmp } from './util.js';
 
@@ -98,20 +99,24 @@ export class ApiDriver implements CtlDriver {
 
   /** One request; the next endpoint is tried when one cannot be reached. */
   async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T | undefined }> {
-    let lastError: Error | undefined;
+    const causes: string[] = [];
     for (let i = 0; i < this.targets.length; i++) {
       const idx = (this.current + i) % this.targets.length;
+      const t = this.targets[idx]!;
       try {
-        const res = await this.send<T>(this.targets[idx]!, method, path, body);
+        const res = await this.send<T>(t, method, path, body);
         this.current = idx;
         return res;
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        lastError = err as Error;
-        if (!['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ENOTFOUND', 'EACCES'].includes(code ?? '')) throw err;
+        if (err instanceof CtlError || !(err instanceof Error)) throw err;
+        const cause = describeApiFailure(err, { url: t.url, socketPath: t.socketPath, timeoutMs: this.opts.requestTimeoutMs });
+        // Not a failure to connect (a TLS or protocol problem): the next endpoint would not fix it.
+        if (!UNREACHABLE_CODES.has((err as NodeJS.ErrnoException).code ?? '')) throw new CtlError(`the flotilla API at ${t.url} failed: ${cause}`);
+        causes.push(this.targets.length > 1 ? `${t.url}: ${cause}` : cause);
       }
     }
-    throw new CtlError(`the flotilla API is unreachable at ${this.targets.map((t) => t.url).join(', ')}: ${lastError?.message ?? 'no endpoint'}`);
+    const where = this.targets.length > 1 ? '' : ` at ${this.targets[0]?.url ?? ''}`;
+    throw new CtlError(`the flotilla API is unreachable${where}: ${causes.join('; ')}`);
   }
 
   private send<T>(t: Target, method: string, path: string, body: unknown): Promise<{ status: number; json: T | undefined }> {
@@ -133,7 +138,7 @@ export class ApiDriver implements CtlDriver {
             try {
               json = JSON.parse(text);
             } catch {
-              reject(new CtlError(`the flotilla API at ${t.url} answered ${res.statusCode} with something other than JSON`));
+              reject(new CtlError(`the server at ${t.url} is not the flotilla API (it answered HTTP ${res.statusCode} with something other than JSON); check the endpoint`));
               return;
             }
           }

@@ -1,6 +1,7 @@
 // Command prefixes, as fleetctl accepted them: `flotctl list-m` runs
 // list-machines when no other command starts with `list-m`.
 import { UsageError } from './errors.js';
+import { unknownFlagMessage } from './usage.js';
 
 export interface CommandIndex {
   /** Every command name users may abbreviate. */
@@ -9,6 +10,12 @@ export interface CommandIndex {
   hidden: readonly string[];
   /** Global flags that take a value in the next argument. */
   valueFlags: ReadonlySet<string>;
+  /**
+   * Every flag name (without dashes) that may come before the command word;
+   * another one there is refused, rather than its value taken for the
+   * command (`--tunnel HOST list-units` is not `unknown command "HOST"`).
+   */
+  knownFlags?: ReadonlySet<string> | undefined;
 }
 
 /** Index of the first non-flag argument, skipping global flags and their values. */
@@ -38,6 +45,14 @@ export function resolveCommandName(word: string, index: CommandIndex): string {
 /** The arguments with the command word expanded; unchanged when there is none. */
 export function expandCommand(args: readonly string[], index: CommandIndex): { args: string[]; command: string | undefined } {
   const at = commandPosition(args, index.valueFlags);
+  if (index.knownFlags) {
+    for (const a of at < 0 ? args : args.slice(0, at)) {
+      if (a === '--') break;
+      if (!a.startsWith('-') || a === '-') continue;
+      const name = a.replace(/^--?/, '').replace(/=.*$/, '');
+      if (!index.knownFlags.has(name)) throw new UsageError(`${unknownFlagMessage(name)}; see flotctl help`);
+    }
+  }
   if (at < 0) return { args: [...args], command: undefined };
   const command = resolveCommandName(args[at]!, index);
   const out = [...args];

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { CtlDriver, MachineInfo, UnitInfo } from './driver.js';
+import { describeApiFailure } from './api-failure.js';
 import { CtlError } from './errors.js';
 import { machineLegend } from './format.js';
 import type { GlobalOptions } from './options.js';
@@ -156,10 +157,10 @@ export class MachineClient {
         });
       };
       const req = tls ? https.request({ ...opts, agent: this.agent() }, onResponse) : http.request(opts, onResponse);
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeout} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', (e) => {
         if ((e as Error).name === 'AbortError') resolve();
-        else reject(new CtlError(`cannot reach flotillad on machine ${m.legend} at ${m.apiUrl}: ${e.message}`));
+        else reject(new CtlError(`cannot reach flotillad on machine ${m.legend} at ${m.apiUrl}: ${describeApiFailure(e, { url: m.apiUrl, timeoutMs: timeout })}`));
       });
       req.end();
     });

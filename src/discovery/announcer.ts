@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { EndpointRecord, Registry, RegistryLease } from '../registry/index.js';
+import { Backoff } from '../retry.js';
 
 export const DEFAULT_TTL_SECONDS = 10;
 export const MIN_TTL_SECONDS = 2;
@@ -107,7 +108,9 @@ export class Announcement extends EventEmitter<AnnouncementEvents> {
   }
 
   private async announceAgain(): Promise<void> {
-    for (let delay = 100; !this.stopped; delay = Math.min(delay * 2, 2_000)) {
+    // The shared policy, capped lower: an endpoint should be back soon after etcd is.
+    const backoff = new Backoff({ maxMs: 2_000 });
+    while (!this.stopped) {
       try {
         await this.start();
         return;
@@ -116,7 +119,7 @@ export class Announcement extends EventEmitter<AnnouncementEvents> {
         this.emit('retrying', err as Error);
         this.log.debug('announcing again failed; retrying', { key: this.key, error: (err as Error).message });
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
+          const t = setTimeout(resolve, backoff.next());
           this.wake = () => {
             clearTimeout(t);
             resolve();

@@ -4,6 +4,7 @@
 // over as soon as the key is gone (at most one lease TTL after a crash).
 import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../log.js';
+import { Backoff, sleep } from '../retry.js';
 import { Informer, decode, type LeaderRecord, type LeaderToken, type Registry, type RegistryLease } from '../registry/index.js';
 
 export interface ElectionOptions {
@@ -21,7 +22,13 @@ export class Election {
   private current: LeaderToken | undefined;
   private informer: Informer<LeaderRecord> | undefined;
   private stopped = false;
+  /** Aborted by stop(), to cut a retry wait short. */
+  private readonly stopping = new AbortController();
+  /** A lease given up by stepDown(), revoked before campaigning again. */
+  private abandoned: RegistryLease | undefined;
   private wake: (() => void) | undefined;
+  /** Set by nudge(): the campaign loop goes round again without sleeping. */
+  private nudged = false;
   private loop: Promise<void> | undefined;
 
   constructor(private readonly opts: ElectionOptions) {
@@ -50,11 +57,37 @@ export class Election {
     this.stopped = true;
     const token = this.current;
     this.depose('stopping');
-    this.wake?.();
+    this.stopping.abort();
+    this.nudge();
     await this.loop;
     await this.informer?.stop();
     if (token) await this.opts.registry.resign(token).catch(() => undefined);
     await this.lease?.revoke().catch(() => undefined);
+  }
+
+  /**
+   * The registry refused this token (a fenced write failed), whatever the
+   * watch on the leader key says so far: stop leading now and campaign again
+   * at once, under a fresh lease. The old lease is revoked, since a lease
+   * revoked behind our back would otherwise be noticed only by the next
+   * keep-alive, and any key still bound to it is no claim this engine can act
+   * on. (test/integration/engine.test.ts, "steps down and campaigns again at
+   * once when a fenced commit is refused")
+   */
+  stepDown(token: LeaderToken, reason: string): void {
+    if (this.current !== token || this.stopped) return;
+    this.depose(reason);
+    if (this.lease) {
+      this.abandoned = this.lease;
+      this.lease = undefined;
+    }
+    this.nudge();
+  }
+
+  /** Wakes the campaign loop, or keeps it from sleeping if it is busy. */
+  private nudge(): void {
+    this.nudged = true;
+    this.wake?.();
   }
 
   private depose(reason: string): void {
@@ -66,9 +99,15 @@ export class Election {
 
   private async campaign(): Promise<void> {
     const { registry, id } = this.opts;
-    let backoff = 100;
+    const backoff = new Backoff();
     while (!this.stopped) {
+      this.nudged = false;
       try {
+        if (this.abandoned) {
+          const old = this.abandoned;
+          this.abandoned = undefined;
+          await old.revoke().catch(() => undefined);
+        }
         if (!this.informer) {
           const inf = new Informer(registry, registry.keys.enginePrefix, decode.leader, { logger: this.log });
           inf.subscribe(() => this.onLeaderChange());
@@ -78,9 +117,10 @@ export class Election {
         if (!this.lease || this.lease.lost) {
           const lease = await registry.grantLease(this.opts.ttlSeconds);
           lease.onLost((err) => {
+            if (this.lease !== lease) return;
             this.log.warn('engine lease lost', { error: err.message });
             this.depose('lease lost');
-            this.wake?.();
+            this.nudge();
           });
           this.lease = lease;
         }
@@ -92,18 +132,19 @@ export class Election {
             this.events.emit('elected', token);
           }
         }
-        backoff = 100;
+        backoff.reset();
         // Sleep until the leader key changes or the lease is lost; a slow
         // timer re-checks in case a change was missed.
         await new Promise<void>((resolve) => {
+          if (this.nudged) return resolve();
           this.wake = resolve;
           setTimeout(resolve, this.opts.ttlSeconds * 1000).unref();
         });
         this.wake = undefined;
       } catch (err) {
-        this.log.warn('campaign failed; retrying', { error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, backoff).unref());
-        backoff = Math.min(backoff * 2, 5_000);
+        const delayMs = backoff.next();
+        this.log.warn('campaign failed; retrying', { error: (err as Error).message, delayMs });
+        await sleep(delayMs, this.stopping.signal);
       }
     }
   }
@@ -111,6 +152,6 @@ export class Election {
   private onLeaderChange(): void {
     const leader = this.informer?.get('leader');
     if (this.current && leader?.id !== this.opts.id) this.depose(leader ? `engine ${leader.id} leads now` : 'leader key removed');
-    if (!leader) this.wake?.();
+    if (!leader) this.nudge();
   }
 }

@@ -1,6 +1,7 @@
 // The engine: an election, and while this daemon leads, a reconciler.
 import { silentLogger, type Logger } from '../log.js';
 import type { LeaderToken, Registry } from '../registry/index.js';
+import { Backoff, sleep } from '../retry.js';
 import { Election } from './election.js';
 import { EngineReconciler } from './reconciler.js';
 
@@ -22,6 +23,7 @@ export class Engine {
   private readonly log: Logger;
   private active: EngineReconciler | undefined;
   private starting: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
 
   constructor(private readonly opts: EngineOptions) {
     this.log = opts.logger ?? silentLogger;
@@ -53,6 +55,7 @@ export class Engine {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
     await this.starting?.catch(() => undefined);
     await this.follow();
     await this.election.stop();
@@ -60,24 +63,33 @@ export class Engine {
 
   private async lead(token: LeaderToken): Promise<void> {
     await this.follow();
-    const r = new EngineReconciler({
-      registry: this.opts.registry,
-      token,
-      logger: this.log,
-      onDeposed: (reason) => this.log.warn('engine deposed while reconciling', { reason }),
-      batchDelayMs: this.opts.batchDelayMs,
-      resyncMs: this.opts.resyncMs,
-    });
-    this.active = r;
-    try {
-      await r.start();
-    } catch (err) {
-      // etcd trouble while filling the caches: try again while still leading
-      this.log.error('engine failed to start reconciling; retrying', { error: (err as Error).message });
-      if (this.active === r) this.active = undefined;
-      await r.stop();
-      await new Promise((res) => setTimeout(res, 1_000).unref());
-      if (this.election.token === token && !this.active) this.starting = this.lead(token);
+    const backoff = new Backoff();
+    while (this.election.token === token && !this.stopping.signal.aborted) {
+      const r = new EngineReconciler({
+        registry: this.opts.registry,
+        token,
+        logger: this.log,
+        // The registry refused a fenced plan: this engine no longer leads,
+        // whatever the election has seen so far. Step down and campaign again.
+        onDeposed: (reason) => {
+          this.log.warn('engine deposed while reconciling; stepping down', { reason });
+          this.election.stepDown(token, reason);
+        },
+        batchDelayMs: this.opts.batchDelayMs,
+        resyncMs: this.opts.resyncMs,
+      });
+      this.active = r;
+      try {
+        await r.start();
+        return;
+      } catch (err) {
+        // etcd trouble while filling the caches: try again while still leading
+        const delayMs = backoff.next();
+        this.log.error('engine failed to start reconciling; retrying', { error: (err as Error).message, delayMs });
+        if (this.active === r) this.active = undefined;
+        await r.stop();
+        await sleep(delayMs, this.stopping.signal);
+      }
     }
   }
 

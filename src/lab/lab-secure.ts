@@ -12,7 +12,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { IOptions } from 'etcd3';
 import { DEFAULT_PREFIX } from '../registry/keys.js';
 import { run } from './exec.js';
 
@@ -130,7 +129,7 @@ export async function enableAuth(creds: LabCredentials, endpoints: readonly stri
   await etcdctl('auth', 'enable');
 }
 
-/** What the lab's own etcd clients (Etcd3 / Registry connection options) need. */
+/** What the lab's own etcd clients (Registry connection options) need. */
 export function clientOptions(creds: LabCredentials | undefined): {
   caFile?: string;
   certFile?: string;
@@ -214,13 +213,4 @@ export function secureNodeFiles(files: Readonly<Record<string, string>>, creds: 
   append('/etc/flotilla/flotilla.conf', node.conf);
   append('/etc/flotilla/flotctl.env', node.env);
   return { files: out, privateFiles: node.privateFiles };
-}
-
-/** Etcd3 client options (credentials, auth) for the lab's own calls. */
-export function etcd3Options(creds: LabCredentials | undefined): Pick<IOptions, 'credentials' | 'auth'> {
-  if (creds === undefined) return {};
-  return {
-    credentials: { rootCertificate: readFileSync(creds.caFile), certChain: readFileSync(creds.certFile), privateKey: readFileSync(creds.keyFile) },
-    auth: { username: creds.username, password: creds.password },
-  };
 }

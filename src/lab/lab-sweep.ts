@@ -7,8 +7,9 @@
 // of one of the lab's nodes.
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import type { EtcdMemberRecord, LabLayout } from './lab-state.js';
 import { isNspawnOf } from './nspawn.js';
-import { allPids, cmdline, isAlive, pidNamespace } from './proc.js';
+import { allPids, cmdline, isAlive, pidNamespace, startTime } from './proc.js';
 import { nodeLayout } from './state.js';
 
 export interface LabProcess {
@@ -105,4 +106,14 @@ function readOr(file: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Whether the etcd member lab.json records still runs: same PID and start
+ * time, and its command line names its data directory inside the lab.
+ */
+export function etcdAlive(layout: LabLayout, m: EtcdMemberRecord): boolean {
+  if (m.pid === undefined || !isAlive(m.pid) || startTime(m.pid) !== m.pidStart) return false;
+  const argv = cmdline(m.pid);
+  return isEtcdIn(argv, layout.dir) && argv.includes(m.dataDir);
 }

@@ -1,13 +1,17 @@
 // Errors the registry reports, each with a message a user can act on.
+import type { CauseKind, ConnectionCause } from './cause.js';
+
 export class RegistryError extends Error {
   override name = 'RegistryError';
 }
 
-/** etcd could not be reached (or did not answer) within the request timeout. */
+/** etcd could not be reached (or did not answer) within the request timeout; the cause says why (cause.ts). */
 export class RegistryUnavailableError extends RegistryError {
   override name = 'RegistryUnavailableError';
-  constructor(readonly endpoints: readonly string[], detail: string) {
-    super(`etcd is unreachable at ${endpoints.join(', ')}: ${detail}`);
+  readonly kind: CauseKind;
+  constructor(readonly endpoints: readonly string[], detail: string | ConnectionCause) {
+    super(`etcd is unreachable at ${endpoints.join(', ')}: ${typeof detail === 'string' ? detail : detail.text}`);
+    this.kind = typeof detail === 'string' ? 'other' : detail.kind;
   }
 }
 

@@ -10,6 +10,7 @@
 import type { Watcher } from 'etcd3';
 import type * as RPC from 'etcd3/lib/rpc.js';
 import { silentLogger, type Logger } from '../log.js';
+import { retryUntilStopped } from '../retry.js';
 import { DecodeError } from './records.js';
 import type { Registry } from './registry.js';
 
@@ -183,15 +184,10 @@ export class Informer<T> {
   }
 
   private async relistWithRetry(): Promise<void> {
-    for (let delay = 100; !this.stopped; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        await this.relist();
-        return;
-      } catch (err) {
-        this.log.warn('listing failed; retrying', { prefix: this.prefix, error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    await retryUntilStopped(() => this.relist(), {
+      stopped: () => this.stopped,
+      onError: (err, delayMs) => this.log.warn('listing failed; retrying', { prefix: this.prefix, error: (err as Error).message, delayMs }),
+    });
   }
 
   private onResponse(res: RPC.IWatchResponse): void {

@@ -27,8 +27,18 @@ export function formatLeaseId(id: string): string {
 }
 
 export async function grantLease(conn: Connection, ttlSeconds: number): Promise<RegistryLease> {
-  const lease: Lease = conn.client.lease(ttlSeconds, { autoKeepAlive: true });
-  const id = await conn.call('grant lease', () => lease.grant());
+  // An etcd3 Lease asks for its grant once, when made: each try needs a new one.
+  let last: Lease | undefined;
+  const { lease, id } = await conn
+    .call('grant lease', async () => {
+      last?.release();
+      const l: Lease = (last = conn.client.lease(ttlSeconds, { autoKeepAlive: true }));
+      return { lease: l, id: await l.grant() };
+    })
+    .catch((err: unknown) => {
+      last?.release();
+      throw err;
+    });
   const events = new EventEmitter();
   let lost = false;
   lease.on('lost', (err) => {

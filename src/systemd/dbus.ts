@@ -3,9 +3,10 @@
 // of every unit object, systemd's name owner) and one Subscribe, so unit
 // states arrive as signals rather than by polling; a slow resync of the
 // watched units is only the safety net. A lost connection is re-established
-// with backoff, after which jobs still waited for are settled, the watched
+// with the shared jittered backoff (src/retry.ts), after which jobs still waited for are settled, the watched
 // units are listed again and onReconnect handlers run.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff } from '../retry.js';
 import { silentLogger, type Logger } from '../log.js';
 import { BusConnection, type MethodCall, type Signal } from './bus.js';
 import { BusClosedError, SystemdError } from './errors.js';
@@ -56,9 +57,6 @@ const MATCH_RULES = [
   // systemd leaving and re-joining the bus (daemon-reexec, a bus restart).
   `type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD}'`,
 ];
-
-const BACKOFF_MIN_MS = 100;
-const BACKOFF_MAX_MS = 5_000;
 
 export class DbusSystemd implements SystemdDriver {
   readonly busAddress: string;
@@ -353,15 +351,14 @@ export class DbusSystemd implements SystemdDriver {
   }
 
   private async reconnect(): Promise<void> {
-    let delay = BACKOFF_MIN_MS;
+    const backoff = new Backoff();
     for (let attempt = 1; !this.closing; attempt++) {
       let conn: BusConnection;
       try {
         conn = await this.open(Date.now() + this.connectTimeoutMs);
       } catch (err) {
         this.logger.debug('reconnect attempt failed', { attempt, error: String(err) });
-        await sleep(delay, undefined, { signal: this.closed.signal }).catch(() => undefined);
-        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+        await backoff.wait(this.closed.signal);
         continue;
       }
       if (this.closing) {

@@ -9,7 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { apiTokenFile } from '../../src/lab/cluster.js';
+import { apiTokenFile } from '../../src/lab/lab-folder.js';
 import { labLayout } from '../../src/lab/lab-state.js';
 import { skipWithoutNodes } from '../../src/lab/nodes.js';
 import { eventually, LabCluster } from '../helpers/lab-cluster.js';

@@ -1,3 +1,4 @@
+import { Etcd3 } from 'etcd3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
 import { Registry, type UnitRecord } from '../../src/registry/index.js';
@@ -129,6 +130,36 @@ describe('engine', () => {
     expect(standby.leading).toBe(true);
     expect((await registry.getLeader())?.id).toBe('standby');
     expect(elapsed).toBeLessThan(ttl * 1000 + 1500);
+  });
+
+  it('steps down and campaigns again at once when a fenced commit is refused', async () => {
+    // TTL 30 s: recovery by lease expiry or keep-alive would take seconds.
+    const { registry, hollow } = await setup(1);
+    const engine = startEngine(registry, 'e1', 30);
+    await until(() => engine.leading, 10_000, 'leading');
+    await registry.createUnits([unit('first.service')], { desiredState: 'launched' });
+    await hollow.waitAcked(['first.service'], 10_000);
+    const before = await registry.getLeader();
+    const firstReconciler = engine.reconciler;
+    // The election learns of leader-key changes through its watch, which can
+    // lag (a watch held by an etcd member cut off from the others). Stand in
+    // for that by stopping the election's watch, then take the leader key
+    // away: only the fenced commit of the next plan can tell the engine.
+    const election = (engine as unknown as { election: { informer?: { stop(): Promise<void> } } }).election;
+    await election.informer!.stop();
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    cleanups.push(() => raw.close());
+    await raw.delete().key(registry.keys.leader);
+    const deletedAt = Date.now();
+    await registry.createUnits([unit('second.service')], { desiredState: 'launched' });
+    // the refused commit makes it step down and lead again under a new key
+    await until(() => engine.reconciler !== firstReconciler && engine.leading, 5_000, 'a new term');
+    await hollow.waitAcked(['second.service'], 5_000);
+    const elapsed = Date.now() - deletedAt;
+    const after = await registry.getLeader();
+    expect(after?.id).toBe('e1');
+    expect(after?.createRevision).not.toBe(before?.createRevision);
+    expect(elapsed).toBeLessThan(3_000);
   });
 
   it('keeps one leader among several engines and hands over on stop', async () => {

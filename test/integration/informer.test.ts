@@ -143,7 +143,10 @@ describe('informer across etcd failures', () => {
   it('spans a member kill in a 3-member cluster, losing and repeating nothing', async () => {
     const cluster = await startEtcd({ members: 3 });
     cleanups.push(() => cluster.close());
-    const r = testRegistry(cluster.endpoints);
+    // A write may wait out an election while the member restarted just
+    // before still catches up: longer than 5 s at times, and the request
+    // timeout bounds a whole request, retries included.
+    const r = testRegistry(cluster.endpoints, { requestTimeoutMs: 20_000 });
     cleanups.push(() => r.close());
     const inf = informerOn(r);
     const seen = record(inf);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   DuplicateMachineError,
   Keys,
+  machinePresence,
   NotLeaderError,
   Registry,
   RegistryUnavailableError,
@@ -193,6 +194,21 @@ describe('machines', () => {
     await r.withdrawMachine('m2', fresh);
     expect(await r.listMachines()).toEqual([]);
     await fresh.revoke();
+  });
+
+  it('reports the presence of every machine, an unreadable record as present without its record', async () => {
+    const r = registry();
+    const lease = await r.grantLease(30);
+    await r.registerMachine(machine('m3', { metadata: { role: 'db' } }), lease);
+    await r.client.put(r.keys.machine('future')).value(JSON.stringify({ v: 2, id: 'future' }));
+    const present = await machinePresence(r);
+    expect([...present.keys()].sort()).toEqual(['future', 'm3']);
+    expect(present.get('m3')?.metadata).toEqual({ role: 'db' });
+    expect(present.has('future')).toBe(true);
+    expect(present.get('future')).toBeUndefined();
+    // listMachines, by contrast, leaves the unreadable one out
+    expect((await r.listMachines()).map((m) => m.id)).toEqual(['m3']);
+    await lease.revoke();
   });
 });
 
