@@ -43,7 +43,7 @@ function parser(env: CtlIO['env'], args: readonly string[]): Argv {
     y = y.option(f.flag, {
       type: f.type,
       global: true,
-      describe: `${f.describe} [env ${envName(f.flag)}]`,
+      describe: f.env === false ? f.describe : `${f.describe} [env ${envName(f.flag)}]`,
       ...(def !== undefined ? { default: def } : {}),
       ...(f.choices ? { choices: [...f.choices] } : {}),
     });

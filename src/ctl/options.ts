@@ -33,6 +33,8 @@ export interface GlobalFlag {
   describe: string;
   default?: string | number | boolean;
   choices?: readonly string[];
+  /** false: no FLOTCTL_* variable (--version acts only when given on the command line). */
+  env?: false;
 }
 
 /** The global flags, in the order help shows them. */
@@ -49,10 +51,10 @@ export const GLOBAL_FLAGS: readonly GlobalFlag[] = [
   { flag: 'ca-file', type: 'string', describe: 'TLS CA file (PEM)' },
   { flag: 'username', type: 'string', describe: 'etcd user name' },
   { flag: 'password', type: 'string', describe: 'etcd password' },
-  { flag: 'api-token-file', type: 'string', describe: 'file holding the bearer token for the API driver' },
+  { flag: 'api-token-file', type: 'string', describe: "file holding the bearer token for flotillad's API (--driver api, status, journal)" },
   { flag: 'request-timeout', type: 'number', default: 3, describe: 'seconds one request may take' },
   { flag: 'debug', type: 'boolean', default: false, describe: 'print stack traces of errors' },
-  { flag: 'version', type: 'boolean', describe: 'print the version and exit' },
+  { flag: 'version', type: 'boolean', env: false, describe: 'print the version and exit' },
 ];
 
 /** `etcd-key-prefix` → `FLOTCTL_ETCD_KEY_PREFIX`. */
@@ -66,7 +68,7 @@ const FALSE = new Set(['0', 'false', 'no', 'off', 'f', '']);
 /** A flag's default, from its environment variable when set there. */
 export function envDefault(f: GlobalFlag, env: Readonly<Record<string, string | undefined>>): string | number | boolean | undefined {
   const name = envName(f.flag);
-  const raw = env[name];
+  const raw = f.env === false ? undefined : env[name];
   if (raw === undefined) return f.default;
   switch (f.type) {
     case 'string':

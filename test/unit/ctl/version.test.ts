@@ -18,6 +18,16 @@ describe('version', () => {
     }
   });
 
+  it('--version has no FLOTCTL_VERSION variable: help does not offer one, and a value there changes nothing', async () => {
+    const help = captureIO();
+    await runFlotctl(['help', 'list-units'], help);
+    expect(help.stdout).toContain('[env FLOTCTL_DEBUG]');
+    expect(help.stdout).not.toContain('FLOTCTL_VERSION');
+    const io = captureIO({ env: { FLOTCTL_VERSION: 'maybe' } });
+    expect(await runFlotctl(['version'], io)).toBe(0);
+    expect(io.stderr).toBe('');
+  });
+
   it('flotillad --version reports package.json version', () => {
     const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/flotillad.ts'), '--version'], { cwd: root, encoding: 'utf8' });
     expect(out).toBe(`${pkgVersion}\n`);
