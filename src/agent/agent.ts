@@ -98,7 +98,14 @@ export class Agent {
     for (const s of await systemd.listUnitsByNames([...this.written.keys()])) {
       if (isRunning(s.activeState)) this.launched.add(s.name);
     }
-    this.offs.push(systemd.onStatus((s) => this.observed(s)));
+    // A unit's new state is how a fired job's outcome arrives: publish it, and
+    // pass again (a unit stopped for unloading is unloaded then).
+    this.offs.push(
+      systemd.onStatus((s) => {
+        this.observed(s);
+        this.kick();
+      }),
+    );
     this.offs.push(systemd.onReconnect(() => this.kick()));
     for (const inf of [this.schedule, this.globals, this.metadata] as Informer<unknown>[]) {
       this.offs.push(inf.subscribe(() => this.kick()));
@@ -118,6 +125,8 @@ export class Agent {
     if (opts.purge) {
       const names = [...new Set([...this.written.keys(), ...this.launched])].sort();
       this.log.info('stopping and unloading every local unit', { units: names.length });
+      // Shutting down, the stop jobs are waited for (flotillad's TimeoutStopSec bounds it).
+      await Promise.allSettled(names.map((name) => this.opts.systemd.stopUnit(name)));
       await this.execute(names.map((name) => ({ kind: 'unload', name }) as const));
     }
     await this.presence.stop();
@@ -170,8 +179,9 @@ export class Agent {
       await this.execute(tasks, desired);
       this.log.debug('reconciled', { tasks: tasks.length });
     }
-    await systemd.watch([...desired.keys()]);
-    systemd.unwatch(names.filter((n) => !desired.has(n)));
+    // Local units are watched until unloaded: their stop jobs' ends kick the pass that unloads them.
+    await systemd.watch(names.filter((n) => desired.has(n) || local.has(n)));
+    systemd.unwatch(names.filter((n) => !desired.has(n) && !local.has(n)));
     // publish what systemd now says about every local unit
     const after = tasks.length > 0 ? await systemd.listUnitsByNames([...desired.keys()]) : [...desired.keys()].map((n) => statuses.get(n));
     for (const s of after) if (s) this.observed(s);
@@ -242,7 +252,11 @@ export class Agent {
     return r ?? undefined;
   }
 
-  /** Runs tasks phase by phase; one unit's failure never stops the others. */
+  /**
+   * Runs tasks phase by phase; one unit's failure never stops the others.
+   * Start and stop jobs are queued, not waited for: their outcome arrives as
+   * unit states (onStatus), so no job holds up the pass.
+   */
   private async execute(tasks: readonly Task[], desired?: ReadonlyMap<string, DesiredUnit>): Promise<void> {
     const { systemd } = this.opts;
     const phase = (kind: Task['kind']): string[] => tasks.flatMap((t) => (t.kind === kind && 'name' in t ? [t.name] : []));
@@ -257,14 +271,15 @@ export class Agent {
       });
     };
 
+    // The plan unloads only stopped units (see tasks.ts).
     await each(phase('unload'), 'unload', async (name) => {
-      await systemd.stopUnit(name).catch(() => undefined);
       this.launched.delete(name);
       await systemd.disableUnitFiles([name]).catch(() => undefined);
       await systemd.resetFailedUnit(name).catch(() => undefined);
       await systemd.removeUnitFile(name);
       this.written.delete(name);
       this.publisher.remove(name);
+      systemd.unwatch([name]);
     });
 
     const loads = tasks.filter((t): t is Extract<Task, { kind: 'load' }> => t.kind === 'load');
@@ -294,17 +309,20 @@ export class Agent {
       await systemd.reload();
     }
     await each(phase('stop'), 'stop', async (name) => {
-      const result = await systemd.stopUnit(name);
+      await systemd.queueStop(name);
       this.launched.delete(name);
-      if (result !== 'done') this.log.warn('stop job did not finish', { unit: name, result });
     });
     await each(
       phase('start').filter((n) => this.written.has(n) && desired?.get(n)?.state === 'launched'),
       'start',
       async (name) => {
+        // Launched from now on, so a start in flight is not queued again; a
+        // start systemd refused is tried again by a later pass.
         this.launched.add(name);
-        const result = await systemd.startUnit(name);
-        if (result !== 'done') this.log.warn('start job did not finish', { unit: name, result });
+        await systemd.queueStart(name).catch((err: unknown) => {
+          this.launched.delete(name);
+          throw err;
+        });
       },
     );
   }

@@ -1,7 +1,8 @@
 // The agent's plan: from what this machine should run and what it runs now,
 // the ordered tasks that converge the two. Unloads first (freeing names and
 // resources), then loads, one daemon-reload if a loaded file changed, stops,
-// and starts. Pure, so every transition is tested without systemd.
+// and starts. A running unit is stopped before it is unloaded or replaced,
+// one pass earlier. Pure, so every transition is tested without systemd.
 import type { DesiredUnit } from './desired.js';
 
 export interface LocalUnit {
@@ -28,6 +29,16 @@ export function isRunning(activeState: string): boolean {
   return RUNNING.has(activeState);
 }
 
+/**
+ * Jobs are fired, not awaited, so a unit may still be running or stopping
+ * when it is to be unloaded or replaced: it is stopped first, and its file is
+ * removed only in a later pass, once systemd reports it stopped (removing it
+ * under a job in flight would race the job).
+ */
+function settled(l: LocalUnit): boolean {
+  return !isRunning(l.activeState) && l.activeState !== 'deactivating';
+}
+
 export function planTasks(desired: ReadonlyMap<string, DesiredUnit>, local: ReadonlyMap<string, LocalUnit>): Task[] {
   const unload: Task[] = [];
   const load: Task[] = [];
@@ -38,15 +49,21 @@ export function planTasks(desired: ReadonlyMap<string, DesiredUnit>, local: Read
   for (const [name, l] of sorted(local)) {
     const d = desired.get(name);
     if (!d) {
-      if (l.hash !== undefined || l.launched || isRunning(l.activeState)) unload.push({ kind: 'unload', name });
+      if (!(l.hash !== undefined || l.launched || isRunning(l.activeState))) continue;
+      if (settled(l)) unload.push({ kind: 'unload', name });
+      else if (isRunning(l.activeState)) stop.push({ kind: 'stop', name });
     }
   }
   for (const [name, d] of sorted(desired)) {
     const l = local.get(name);
     const replaced = l?.hash !== undefined && l.hash !== d.hash;
+    if (l && replaced && !settled(l)) {
+      if (isRunning(l.activeState)) stop.push({ kind: 'stop', name });
+      continue;
+    }
     if (!l || l.hash === undefined || replaced) {
-      // A changed file replaces the unit: unload the old one, load the new
-      // one, and start it again if it should run.
+      // A changed file replaces the (stopped) unit: unload the old one, load
+      // the new one, and start it again if it should run.
       if (replaced) unload.push({ kind: 'unload', name });
       load.push({ kind: 'load', name, hash: d.hash });
       // systemd keeps a loaded unit's old definition until a reload.

@@ -141,6 +141,14 @@ export class DbusSystemd implements SystemdDriver {
     return this.job('StopUnit', name, 'stop');
   }
 
+  queueStart(name: string): Promise<string> {
+    return this.queue('StartUnit', name);
+  }
+
+  queueStop(name: string): Promise<string> {
+    return this.queue('StopUnit', name);
+  }
+
   /** RestartUnit mode "replace": stops the unit if it runs, then starts it. */
   restartUnit(name: string): Promise<JobResult> {
     return this.job('RestartUnit', name, 'restart');
@@ -230,6 +238,12 @@ export class DbusSystemd implements SystemdDriver {
     );
     if (result === undefined) throw new SystemdError(`${member} ${name}: no job in the reply`);
     return result;
+  }
+
+  // A job call nobody waits on: no JobRemoved waiter is kept for it.
+  private async queue(member: string, name: string): Promise<string> {
+    const [path] = await this.manager(member, 'ss', [name, 'replace']);
+    return asString(path, `${member} job path`);
   }
 
   private manager(member: string, signature: string, body: unknown[]): Promise<unknown[]> {

@@ -39,6 +39,15 @@ export interface SystemdDriver {
   /** StartUnit/StopUnit mode "replace", resolving with the job's result from JobRemoved. */
   startUnit(name: string): Promise<JobResult>;
   stopUnit(name: string): Promise<JobResult>;
+  /**
+   * StartUnit/StopUnit mode "replace", resolving with the job's object path
+   * as soon as systemd has queued the job (its reply, bounded by the call
+   * timeout), not when the job ends: how it ends shows in the unit's status
+   * (onStatus). The agent's passes use these, so a slow job holds up no
+   * other unit (test/e2e/agent.test.ts, "a slow unit ...").
+   */
+  queueStart(name: string): Promise<string>;
+  queueStop(name: string): Promise<string>;
   resetFailedUnit(name: string): Promise<void>;
   /** ListUnitsByNames: units systemd does not know come back with loadState 'not-found'. */
   listUnitsByNames(names: readonly string[]): Promise<UnitStatus[]>;

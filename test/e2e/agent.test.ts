@@ -160,6 +160,36 @@ describe.skipIf(skipWithoutNodes('flotillad e2e tests (test/e2e/agent.test.ts)')
     expect(await isActive(nodes[0]!, 'e2e-global-db.service')).not.toBe('active');
   });
 
+  it('a slow unit holds up no other unit of its machine: while it activates for 120 s, another starts and a third stops', async () => {
+    const web = '[X-Fleet]\nMachineMetadata=role=web\n';
+    const node = nodes[0]!;
+    await registry.createUnit(unit('e2e-third.service', 'ExecStart=/bin/sleep infinity', web), { desiredState: 'launched' });
+    await eventually(async () => (await isActive(node, 'e2e-third.service')) === 'active', 'third active');
+    await registry.createUnit(
+      unit('e2e-slow.service', 'ExecStartPre=/bin/sleep 120\nExecStart=/bin/sleep infinity\nTimeoutStartSec=infinity', web),
+      { desiredState: 'launched' },
+    );
+    await eventually(async () => (await isActive(node, 'e2e-slow.service')) === 'activating', 'slow unit activating');
+
+    // Not blocked for the slow unit's 120 s: 10 s is slack for a loaded machine, not a performance bound.
+    let t0 = Date.now();
+    await registry.createUnit(unit('e2e-next.service', 'ExecStart=/bin/sleep infinity', web), { desiredState: 'launched' });
+    await eventually(async () => (await isActive(node, 'e2e-next.service')) === 'active', 'next active while slow activates', 10_000);
+    const startMs = Date.now() - t0;
+    t0 = Date.now();
+    await registry.setDesiredState(['e2e-third.service'], 'loaded');
+    await eventually(async () => (await isActive(node, 'e2e-third.service')) === 'inactive', 'third stopped while slow activates', 10_000);
+    const stopMs = Date.now() - t0;
+    console.log(`while a unit activated: another active after ${startMs} ms, a third stopped after ${stopMs} ms`);
+    expect(await isActive(node, 'e2e-slow.service')).toBe('activating');
+
+    // Unloading the activating unit stops it first (its start job canceled), then removes it.
+    await registry.setDesiredState(['e2e-slow.service', 'e2e-next.service', 'e2e-third.service'], 'inactive');
+    for (const u of ['e2e-slow.service', 'e2e-next.service', 'e2e-third.service']) {
+      await eventually(async () => (await sh(node, 'systemctl', 'show', '-p', 'LoadState', '--value', u)) === 'not-found', `${u} unloaded`);
+    }
+  });
+
   it('keeps units running while etcd is gone for longer than agent_ttl, and publishes states again', async () => {
     const node = await nodeOf('e2e-replace.service');
     const pid = await sh(node, 'systemctl', 'show', '-p', 'MainPID', '--value', 'e2e-replace.service');

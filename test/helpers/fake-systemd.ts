@@ -1,7 +1,10 @@
 // A fake systemd with the driver's interface, for the agent's reconciler
 // logic only (every behaviour that depends on real systemd is tested against
 // real systemd in lab nodes). It records every call, so tests can assert on
-// reloads and ordering, and can be told to fail a unit's start.
+// reloads and ordering, and can be told to fail a unit's start. Jobs run as
+// systemd's do: queued at once (activating, deactivating), ended a moment
+// later, or for a `slow` unit's start only when the test calls finish(); a
+// job queued for a unit with a job of the other kind replaces it.
 import { EventEmitter } from 'node:events';
 import type { JobResult, SystemdDriver, UnitStatus } from '../../src/systemd/types.js';
 import { hashText } from '../../src/unit/hash.js';
@@ -20,6 +23,9 @@ export class FakeSystemd implements SystemdDriver {
   readonly units = new Map<string, FakeUnit>();
   /** Units whose start fails (ExecStart exits non-zero). */
   readonly failing = new Set<string>();
+  /** Units whose start job stays pending (activating) until finish(). */
+  readonly slow = new Set<string>();
+  private readonly jobs = new Map<string, { kind: 'start' | 'stop'; waiters: ((r: JobResult) => void)[] }>();
   private readonly events = new EventEmitter();
   private readonly watched = new Set<string>();
 
@@ -74,19 +80,58 @@ export class FakeSystemd implements SystemdDriver {
   }
   async startUnit(name: string): Promise<JobResult> {
     this.calls.push(`start ${name}`);
-    const u = this.unit(name);
-    if (!u.linked) return 'invalid';
-    if (this.failing.has(name)) {
-      this.set(name, 'failed', 'failed');
-      return 'failed';
-    }
-    this.set(name, 'active', 'running');
-    return 'done';
+    if (!this.unit(name).linked) return 'invalid';
+    return this.job(name, 'start');
   }
   async stopUnit(name: string): Promise<JobResult> {
     this.calls.push(`stop ${name}`);
-    this.set(name, 'inactive', 'dead');
-    return 'done';
+    return this.job(name, 'stop');
+  }
+  async queueStart(name: string): Promise<string> {
+    this.calls.push(`start ${name}`);
+    // systemd refuses to queue a job for a unit it cannot load
+    if (!this.unit(name).linked) throw new Error(`Unit ${name} not found.`);
+    void this.job(name, 'start');
+    return `/job/${name}`;
+  }
+  async queueStop(name: string): Promise<string> {
+    this.calls.push(`stop ${name}`);
+    void this.job(name, 'stop');
+    return `/job/${name}`;
+  }
+
+  /** Ends the unit's pending job (a slow start: the unit becomes active, or failed if failing). */
+  finish(name: string): void {
+    const job = this.jobs.get(name);
+    if (!job) return;
+    this.jobs.delete(name);
+    let result: JobResult = 'done';
+    if (job.kind === 'stop') this.set(name, 'inactive', 'dead');
+    else if (this.failing.has(name)) {
+      this.set(name, 'failed', 'failed');
+      result = 'failed';
+    } else this.set(name, 'active', 'running');
+    for (const w of job.waiters) w(result);
+  }
+
+  private job(name: string, kind: 'start' | 'stop'): Promise<JobResult> {
+    const u = this.unit(name);
+    const pending = this.jobs.get(name);
+    if (pending?.kind === kind) return new Promise((resolve) => pending.waiters.push(resolve));
+    if (pending) {
+      // mode "replace": the other job is canceled
+      this.jobs.delete(name);
+      for (const w of pending.waiters) w('canceled');
+    }
+    if (kind === 'start' ? u.activeState === 'active' : u.activeState === 'inactive' || u.activeState === 'failed') {
+      return Promise.resolve('done');
+    }
+    this.set(name, kind === 'start' ? 'activating' : 'deactivating', kind === 'start' ? 'start' : 'stop-sigterm');
+    const job = { kind, waiters: [] as ((r: JobResult) => void)[] };
+    this.jobs.set(name, job);
+    const result = new Promise<JobResult>((resolve) => job.waiters.push(resolve));
+    if (kind === 'stop' || !this.slow.has(name)) setImmediate(() => this.jobs.get(name) === job && this.finish(name));
+    return result;
   }
   async resetFailedUnit(name: string): Promise<void> {
     this.calls.push(`reset-failed ${name}`);

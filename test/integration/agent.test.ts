@@ -69,7 +69,6 @@ describe('agent', () => {
       'write a.service',
       'start a.service',
       'stop a.service',
-      'stop a.service',
       'disable a.service',
       'reset-failed a.service',
       'remove a.service',
@@ -97,6 +96,67 @@ describe('agent', () => {
     await eventually(async () => (await stateOf(registry, 'bad.service')) === 'failed', 'bad reported failed');
     await eventually(async () => (await stateOf(registry, 'good-2.service')) === 'active', 'good active');
     expect(systemd.running()).toEqual(['good-1.service', 'good-2.service']);
+  });
+
+  it('fires jobs without waiting: a unit still activating holds up no other start, stop or unload', async () => {
+    const { registry, systemd } = await cluster();
+    await registry.createUnits([unit('third.service')], { desiredState: 'launched' });
+    await eventually(async () => (await stateOf(registry, 'third.service')) === 'active', 'third active');
+    systemd.slow.add('slow.service');
+    await registry.createUnits([unit('slow.service')], { desiredState: 'launched' });
+    await eventually(async () => (await stateOf(registry, 'slow.service')) === 'activating', 'slow activating');
+
+    await registry.createUnits([unit('next.service')], { desiredState: 'launched' });
+    await eventually(async () => (await stateOf(registry, 'next.service')) === 'active', 'next active while slow activates');
+    await registry.setDesiredState(['third.service'], 'loaded');
+    await eventually(async () => (await stateOf(registry, 'third.service')) === 'inactive', 'third stopped while slow activates');
+    // the start in flight was not queued again by the passes meanwhile
+    expect(systemd.calls.filter((c) => c === 'start slow.service')).toHaveLength(1);
+
+    // its job's end arrives as a state, and is published
+    systemd.finish('slow.service');
+    await eventually(async () => (await stateOf(registry, 'slow.service')) === 'active', 'slow active when its job ends');
+  });
+
+  it('unloads a unit whose start is in flight only after its stop, and starts a replaced one again', async () => {
+    const { registry, systemd } = await cluster();
+    systemd.slow.add('s.service');
+    await registry.createUnits([unit('s.service')], { desiredState: 'launched' });
+    await eventually(async () => (await stateOf(registry, 's.service')) === 'activating', 'activating');
+    const v2 = unit('s.service', 'ExecStart=/bin/sleep 1000000');
+    systemd.slow.delete('s.service');
+    await registry.createUnit(v2, { replace: true });
+    await eventually(async () => (await registry.listStates('s.service'))[0]?.hash === v2.hash, 'v2 published');
+    await eventually(async () => (await stateOf(registry, 's.service')) === 'active', 'v2 active');
+    expect(systemd.units.get('s.service')?.file).toBe(v2.text);
+    // stop (canceling the start), and only then remove, write, reload, start
+    expect(systemd.calls.filter((c) => c.endsWith(' s.service') || c === 'reload')).toEqual([
+      'write s.service',
+      'link s.service',
+      'start s.service',
+      'stop s.service',
+      'disable s.service',
+      'reset-failed s.service',
+      'remove s.service',
+      'write s.service',
+      'link s.service',
+      'reload',
+      'start s.service',
+    ]);
+
+    systemd.slow.add('s.service');
+    await registry.setDesiredState(['s.service'], 'loaded');
+    await eventually(async () => (await stateOf(registry, 's.service')) === 'inactive', 'stopped');
+    await registry.setDesiredState(['s.service'], 'launched');
+    await eventually(async () => (await stateOf(registry, 's.service')) === 'activating', 'activating again');
+    await registry.destroyUnit('s.service');
+    await eventually(() => systemd.units.get('s.service')?.file === undefined, 'unloaded');
+    expect(systemd.calls.filter((c) => c.endsWith(' s.service')).slice(-4)).toEqual([
+      'stop s.service',
+      'disable s.service',
+      'reset-failed s.service',
+      'remove s.service',
+    ]);
   });
 
   it('runs global units whose metadata matches, and only those', async () => {

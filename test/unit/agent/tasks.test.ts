@@ -35,18 +35,43 @@ describe('agent tasks', () => {
   });
 
   it('unloads what is no longer desired, first', () => {
-    expect(plan([want('b.service', 'launched')], [have('a.service', { launched: true, activeState: 'active' })])).toEqual([
+    expect(plan([want('b.service', 'launched')], [have('a.service', { activeState: 'failed' })])).toEqual([
       { kind: 'unload', name: 'a.service' },
       { kind: 'load', name: 'b.service', hash: 'h1' },
       { kind: 'start', name: 'b.service' },
     ]);
   });
 
-  it('replaces a unit whose hash changed: unload, load, one reload, start', () => {
+  it('stops a running unit before unloading it, and unloads it only once it has stopped', () => {
+    for (const activeState of ['active', 'activating', 'reloading']) {
+      expect(plan([], [have('a.service', { launched: true, activeState })])).toEqual([{ kind: 'stop', name: 'a.service' }]);
+    }
+    // its stop job is in flight: nothing until systemd reports it stopped
+    expect(plan([], [have('a.service', { activeState: 'deactivating' })])).toEqual([]);
+    expect(plan([], [have('a.service', { activeState: 'inactive' })])).toEqual([{ kind: 'unload', name: 'a.service' }]);
+  });
+
+  it('does not start again a unit whose start is in flight', () => {
+    expect(plan([want('a.service', 'launched')], [have('a.service', { launched: true, activeState: 'activating' })])).toEqual([]);
+  });
+
+  it('stops a unit set to loaded while its start is in flight (the stop replaces the start job)', () => {
+    expect(plan([want('a.service', 'loaded')], [have('a.service', { launched: true, activeState: 'activating' })])).toEqual([
+      { kind: 'stop', name: 'a.service' },
+    ]);
+  });
+
+  it('replaces a unit whose hash changed: stop it, then unload, load, one reload, start', () => {
     expect(
       plan(
         [want('a.service', 'launched', 'h2'), want('b.service', 'launched', 'h2')],
-        [have('a.service', { launched: true, activeState: 'active' }), have('b.service', { launched: true, activeState: 'active' })],
+        [have('a.service', { launched: true, activeState: 'active' }), have('b.service', { activeState: 'deactivating' })],
+      ),
+    ).toEqual([{ kind: 'stop', name: 'a.service' }]);
+    expect(
+      plan(
+        [want('a.service', 'launched', 'h2'), want('b.service', 'launched', 'h2')],
+        [have('a.service'), have('b.service', { launched: true, activeState: 'failed' })],
       ),
     ).toEqual([
       { kind: 'unload', name: 'a.service' },
