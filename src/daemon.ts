@@ -10,8 +10,8 @@ import { DnsFront, parseListen } from './discovery/dns-server.js';
 import { detectPublicIp, readBootId, readMachineId } from './agent/identity.js';
 import { Engine } from './engine/engine.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
-import { Registry, connect, type MachineRecord } from './registry/index.js';
-import { ApiServer, MetricsRegistry, instrumentConnection, parseListen as parseApiListen } from './api/index.js';
+import { Registry, connect, watchEventsReceived, type MachineRecord } from './registry/index.js';
+import { ApiServer, Gauge, MetricsRegistry, instrumentConnection, parseListen as parseApiListen } from './api/index.js';
 import { connectSystemd } from './systemd/dbus.js';
 import type { SystemdDriver } from './systemd/types.js';
 import { VERSION } from './version.js';
@@ -96,6 +96,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     logger: log.child('registry'),
   };
   const registry = new Registry(instrumentConnection(connect(registryOptions), metrics), registryOptions);
+  // What this daemon receives grows with its own units unless its API is in use (docs/architecture.md, invariant 3).
+  metrics.add(
+    new Gauge('flotilla_watch_events_received_total', 'watch events received from etcd by this daemon (agent, engine, API cache)', () => [{ labels: {}, value: watchEventsReceived(registry) }], 'counter'),
+  );
   let systemd: SystemdDriver | undefined;
   let agent: Agent | undefined;
   let engine: Engine | undefined;

@@ -2,6 +2,9 @@
 // state, pending units, machines, the engine leader, this machine's units by
 // systemd state, scheduling latency (a unit's desired state written until
 // the engine's decision for it appears) and the engine's reconcile passes.
+// The cluster-wide gauges and the scheduling latency come from the cache's
+// cluster view, so they are reported only while the view is held (the API
+// was used in the last idle period): a scrape does not start it.
 import type { ApiCache } from './cache.js';
 import { Gauge, Histogram, LATENCY_BUCKETS, type MetricsRegistry } from './metrics.js';
 import { DESIRED_STATES, currentStateOf } from './units.js';
@@ -38,6 +41,7 @@ export class ClusterMetrics {
     );
     metrics.add(
       new Gauge('flotilla_units', 'units by desired state', () => {
+        if (!cache.active) return [];
         const counts = new Map(DESIRED_STATES.map((s) => [s as string, 0]));
         for (const name of cache.units.entries()) {
           const s = cache.desired.get(name[0])?.state ?? 'inactive';
@@ -48,6 +52,7 @@ export class ClusterMetrics {
     );
     metrics.add(
       new Gauge('flotilla_units_current', 'units by current state (global units count as inactive)', () => {
+        if (!cache.active) return [];
         const counts = new Map(DESIRED_STATES.map((s) => [s as string, 0]));
         for (const [name, u] of cache.units.entries()) {
           const s = u.global ? 'inactive' : currentStateOf(cache.decisionsOf(name)[0], cache.statesOf(name));
@@ -56,11 +61,11 @@ export class ClusterMetrics {
         return [...counts].map(([s, value]) => ({ labels: { current_state: s }, value }));
       }),
     );
-    metrics.add(new Gauge('flotilla_units_pending', 'units the engine could not place', () => [{ labels: {}, value: cache.pending.size }]));
-    metrics.add(new Gauge('flotilla_machines', 'machines present', () => [{ labels: {}, value: cache.machines.size }]));
+    metrics.add(new Gauge('flotilla_units_pending', 'units the engine could not place', () => (cache.active ? [{ labels: {}, value: cache.pending.size }] : [])));
+    metrics.add(new Gauge('flotilla_machines', 'machines present', () => (cache.active ? [{ labels: {}, value: cache.machines.size }] : [])));
     metrics.add(
       new Gauge('flotilla_engine_leader', 'the current engine leader (1 for its ID; nothing when there is none)', () => {
-        const l = cache.engine.get('leader');
+        const l = cache.active ? cache.engine.get('leader') : undefined;
         return l ? [{ labels: { id: l.id }, value: 1 }] : [];
       }),
     );
@@ -71,6 +76,7 @@ export class ClusterMetrics {
       const id = opts.machineId;
       metrics.add(
         new Gauge('flotilla_agent_units', "this machine's units by systemd active state, as its agent reports them", () => {
+          if (!cache.active) return [];
           const counts = new Map<string, number>();
           for (const s of cache.states.values()) if (s.machine === id) counts.set(s.activeState, (counts.get(s.activeState) ?? 0) + 1);
           return [...counts].sort().map(([state, value]) => ({ labels: { active_state: state }, value }));
@@ -79,7 +85,8 @@ export class ClusterMetrics {
     }
     this.unsubscribe = cache.onChange((kind, events) => {
       const now = performance.now();
-      if (kind === 'desired') {
+      if (kind === 'reset') this.waitingSince.clear();
+      else if (kind === 'desired') {
         for (const e of events) {
           const want = e.type === 'put' ? cache.desired.get(e.name)?.state : undefined;
           const unit = cache.units.get(e.name);

@@ -18,6 +18,7 @@ export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 10_000;
 /** How long a write waits for its change to reach the cache before answering anyway. */
 const READ_YOUR_WRITES_MS = 5_000;
+const FLEET_RESOURCES = ['units', 'state', 'machines'];
 const MACHINE_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 const METADATA_KEY_RE = /^[A-Za-z0-9_.-]{1,128}$/;
 
@@ -45,7 +46,7 @@ export class ApiHandlers {
   private readonly local: LocalUnitHandlers;
 
   constructor(private readonly opts: HandlerOptions) {
-    this.local = new LocalUnitHandlers(opts.cache, opts.machineId, opts.commands);
+    this.local = new LocalUnitHandlers(opts.registry, opts.machineId, opts.commands);
   }
 
   async route(req: IncomingMessage): Promise<Reply> {
@@ -69,7 +70,18 @@ export class ApiHandlers {
     }
     if (segments[0] !== 'fleet' || segments[1] !== 'v1' || segments.length < 3) throw notFound(`no such resource: ${path}`);
     const [resource, name, ...rest] = segments.slice(2);
-    if (rest.length > 0) throw notFound(`no such resource: ${path}`);
+    if (rest.length > 0 || !FLEET_RESOURCES.includes(resource!)) throw notFound(`no such resource: ${path}`);
+    // fleet's resources are cluster-wide: they hold the cache's cluster view
+    // (started here on first use, dropped after a while unused).
+    await this.opts.cache.acquire();
+    try {
+      return await this.fleet(req, method, path, resource!, name, query);
+    } finally {
+      this.opts.cache.release();
+    }
+  }
+
+  private async fleet(req: IncomingMessage, method: string, path: string, resource: string, name: string | undefined, query: URLSearchParams): Promise<Reply> {
     switch (resource) {
       case 'units':
         if (name === undefined) {

@@ -8,7 +8,7 @@ import { onlyParams } from './query.js';
 import { spawn } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { validateUnitName } from '../unit/index.js';
-import type { ApiCache } from './cache.js';
+import type { Registry } from '../registry/index.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 
 export const LOCAL_PREFIX = '/flotilla/v1';
@@ -60,7 +60,7 @@ export class LocalUnitHandlers {
   private readonly journalctl: string;
 
   constructor(
-    private readonly cache: ApiCache,
+    private readonly registry: Registry,
     private readonly machineId: string | undefined,
     commands: LocalCommands = {},
   ) {
@@ -68,11 +68,18 @@ export class LocalUnitHandlers {
     this.journalctl = commands.journalctl ?? 'journalctl';
   }
 
-  /** Whether flotilla runs the unit on this machine: the engine's decision, or (global units) this machine's state report. */
-  isLocal(name: string): boolean {
+  /**
+   * Whether flotilla runs the unit on this machine: the engine's decision,
+   * or (global units) this machine's state report. Read from etcd key by
+   * key, not from the cache, so a status or journal request does not start
+   * the cluster-wide view.
+   */
+  async isLocal(name: string): Promise<boolean> {
     const id = this.machineId;
-    if (id === undefined || !this.cache.units.has(name)) return false;
-    return this.cache.decisionsOf(name).some((d) => d.machine === id) || this.cache.statesOf(name).some((s) => s.machine === id);
+    if (id === undefined) return false;
+    const k = this.registry.keys;
+    const [unit, decision, state] = await Promise.all([k.unit(name), k.decision(id, name), k.state(name, id)].map((key) => this.registry.getRaw(key)));
+    return unit !== undefined && (decision !== undefined || state !== undefined);
   }
 
   async route(method: string, name: string, action: string, query: URLSearchParams): Promise<LocalReply> {
@@ -80,7 +87,7 @@ export class LocalUnitHandlers {
     if (method !== 'GET') throw new ApiError(405, 'method not allowed; use GET', { Allow: 'GET' });
     validateUnitName(name);
     const opts = action === 'journal' ? journalOptions(query) : (onlyParams(query, []), undefined);
-    if (!this.isLocal(name)) throw notFound(`unit ${name} is not flotilla's on machine ${this.machineId ?? '(unknown)'}`);
+    if (!(await this.isLocal(name))) throw notFound(`unit ${name} is not flotilla's on machine ${this.machineId ?? '(unknown)'}`);
     if (opts === undefined) return { status: 200, text: { body: await this.status(name), type: TEXT } };
     return { status: 200, stream: this.journal(name, opts) };
   }

@@ -38,15 +38,16 @@ export class Counter implements Metric {
   }
 }
 
-/** A gauge whose samples are computed when scraped. */
+/** A gauge (or a counter kept elsewhere) whose samples are computed when scraped. */
 export class Gauge implements Metric {
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly collect: () => readonly { labels: Labels; value: number }[],
+    readonly type: 'gauge' | 'counter' = 'gauge',
   ) {}
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
     for (const { labels, value } of this.collect()) lines.push(`${this.name}${labelText(labels)} ${num(value)}`);
     return lines.join('\n');
   }

@@ -32,6 +32,8 @@ export interface ApiServerOptions {
   engine?: (() => EngineProbe | undefined) | undefined;
   /** Stand-ins for systemctl and journalctl (tests). */
   commands?: LocalCommands | undefined;
+  /** The cache's cluster view is dropped after this long unused (default 5 minutes). */
+  cacheIdleMs?: number | undefined;
 }
 
 function readFile(file: string, what: string): Buffer {
@@ -58,11 +60,14 @@ export class ApiServer {
     this.log = (opts.logger ?? silentLogger).child('api');
     this.metrics = opts.metrics ?? new MetricsRegistry();
     this.requests = this.metrics.add(new Counter('flotilla_api_requests_total', 'API requests answered, by method and status code'));
-    this.cache = new ApiCache({ registry: opts.registry, logger: this.log });
+    this.cache = new ApiCache({ registry: opts.registry, logger: this.log, idleMs: opts.cacheIdleMs });
     this.handlers = new ApiHandlers({ registry: opts.registry, cache: this.cache, metrics: this.metrics, machineId: opts.machineId, commands: opts.commands });
   }
 
-  /** Fills the cache, then listens; throws (having closed what it opened) when it cannot. */
+  /**
+   * Listens; throws (having closed what it opened) when it cannot. The
+   * cache's cluster view is not listed here but on first use.
+   */
   async start(): Promise<void> {
     const t = this.opts.tcp;
     let tcpServer: Server | undefined;
@@ -70,7 +75,6 @@ export class ApiServer {
       checkTcpOptions(t);
       tcpServer = this.tcpServer(t);
     }
-    await this.cache.start();
     this.clusterMetrics = new ClusterMetrics({ cache: this.cache, metrics: this.metrics, machineId: this.opts.machineId, engine: this.opts.engine });
     try {
       if (this.opts.socketPath !== undefined) await this.listenSocket(this.opts.socketPath);

@@ -1,7 +1,7 @@
 // The registry: the only code that knows etcd keys.
 export { connect, mapError, DEFAULT_REQUEST_TIMEOUT_MS, type Connection, type ConnectionOptions } from './connection.js';
 export * from './errors.js';
-export { Informer, type InformerEvent, type InformerHandler } from './informer.js';
+export { Informer, watchEventsReceived, type InformerEvent, type InformerHandler } from './informer.js';
 export { DEFAULT_PREFIX, Keys, LAYOUT_VERSION, normalizePrefix } from './keys.js';
 export { formatLeaseId, type RegistryLease } from './lease.js';
 export { machinePresence } from './machines.js';

@@ -32,6 +32,14 @@ export interface InformerOptions {
   logger?: Logger | undefined;
 }
 
+/** Watch events received by the informers of each registry connection (a daemon's /metrics, benchmarks). */
+const received = new WeakMap<Registry, number>();
+
+/** How many watch events this registry's informers have received from etcd, repeats included. */
+export function watchEventsReceived(registry: Registry): number {
+  return received.get(registry) ?? 0;
+}
+
 export class Informer<T> {
   private readonly cache = new Map<string, T>();
   private readonly handlers = new Set<InformerHandler<T>>();
@@ -42,6 +50,8 @@ export class Informer<T> {
   private readonly log: Logger;
   /** How many times the prefix was listed (1 after start); for tests and metrics. */
   lists = 0;
+  /** Watch events received from etcd, repeats after a reconnect included. */
+  eventsReceived = 0;
 
   constructor(
     private readonly registry: Registry,
@@ -197,6 +207,8 @@ export class Informer<T> {
       if (header > this.applied) this.applied = header;
       return;
     }
+    this.eventsReceived += res.events.length;
+    received.set(this.registry, (received.get(this.registry) ?? 0) + res.events.length);
     // etcd never splits one revision's events across responses, so anything
     // at or below what we applied is a repeat after a reconnect.
     const floor = this.applied;
