@@ -16,3 +16,9 @@ export async function machinePresence(registry: Registry): Promise<Map<string, M
   const page = await registry.listPrefix(prefix);
   return new Map(page.items.map((kv) => [kv.key.slice(prefix.length), registry.tryDecode(decode.machine, kv.key, kv.value)]));
 }
+
+/** Who holds a machine ID now: the lease its presence key is bound to, and its record (undefined when absent). */
+export async function machineHolder(registry: Registry, id: string): Promise<{ lease: string; record: MachineRecord | undefined } | undefined> {
+  const kv = await registry.getRaw(registry.keys.machine(id));
+  return kv ? { lease: kv.lease, record: registry.tryDecode(decode.machine, kv.key, kv.value) } : undefined;
+}
