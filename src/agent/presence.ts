@@ -14,6 +14,7 @@ import {
   Informer,
   decode,
   machineHolder,
+  reportDuplicate,
   type MachineRecord,
   type Registry,
   type RegistryLease,
@@ -41,6 +42,8 @@ export class Presence {
   private readonly stopping = new AbortController();
   private readonly events = new EventEmitter();
   private readonly own: Informer<MachineRecord>;
+  /** While duplicate: the lease of this host's `duplicates/` entry, so list-machines tells why it does not act. */
+  private note: Promise<RegistryLease | undefined> | undefined;
 
   constructor(
     private readonly registry: Registry,
@@ -92,6 +95,7 @@ export class Presence {
     this.stopped = true;
     this.stopping.abort();
     await this.own.stop();
+    await this.withdrawNote();
     const lease = this.lease;
     this.lease = undefined;
     if (lease && !lease.lost) {
@@ -155,18 +159,50 @@ export class Presence {
           if (err instanceof DuplicateMachineError) {
             // Logged once per holder by setState; each retry only at debug.
             this.setState({ kind: 'duplicate', holder: describe(err.other) });
+            this.reportNote();
             this.log.debug('machine ID still held by another host; retrying', { delayMs });
           } else {
             this.log.warn('registering the machine failed; retrying', { error: (err as Error).message, delayMs });
           }
         },
       });
-      if (done) this.setState({ kind: 'held' });
+      if (done) {
+        this.setState({ kind: 'held' });
+        await this.withdrawNote();
+      }
     } finally {
       this.retrying = false;
     }
     // A change while registering (deleted again at once) is noticed here.
     if (!this.stopped) this.recheck();
+  }
+
+  /** Publishes (once per lease) that this host has the ID too and does not act; its lease ends it. */
+  private reportNote(): void {
+    const id = this.record.id;
+    this.note = (this.note ?? Promise.resolve(undefined)).then(async (held) => {
+      if (held && !held.lost) return held;
+      const lease = await this.registry.grantLease(this.ttlSeconds);
+      const { hostname, publicIp } = this.record;
+      const entry = { machine: id, hostname, publicIp, since: new Date().toISOString() };
+      try {
+        await reportDuplicate(this.registry, entry, this.record.bootId || hostname, lease);
+        return lease;
+      } catch (err) {
+        await lease.revoke().catch(() => undefined);
+        throw err;
+      }
+    }).catch((err: unknown) => {
+      this.log.debug('reporting the duplicate machine ID failed; retrying with registration', { error: (err as Error).message });
+      return undefined;
+    });
+  }
+
+  private async withdrawNote(): Promise<void> {
+    const note = this.note;
+    this.note = undefined;
+    const lease = await note;
+    if (lease && !lease.lost) await lease.revoke().catch(() => undefined);
   }
 
   private setState(next: PresenceState): void {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { Engine } from '../../src/engine/engine.js';
 import { createLogger } from '../../src/log.js';
-import { Informer, decode, machineHolder, type MachineRecord, type Registry, type UnitRecord } from '../../src/registry/index.js';
+import { Informer, decode, listDuplicates, machineHolder, type MachineRecord, type Registry, type UnitRecord } from '../../src/registry/index.js';
 import { parseUnit } from '../../src/unit/unit.js';
 import { useEtcd } from '../helpers/etcd.js';
 import { FakeSystemd } from '../helpers/fake-systemd.js';
@@ -85,6 +85,8 @@ describe('presence', () => {
     expect(loserSystemd.calls).not.toContain('start u2.service');
     expect(loserSystemd.running()).toEqual(['g1.service']);
     expect(loserLog.lines.filter((l) => l.includes('held by another live host'))).toHaveLength(1);
+    // list-machines tells why: the loser's entry, under its own lease.
+    await eventually(async () => (await listDuplicates(registry)).get(ID)?.[0]?.hostname === 'host-a', 'the loser reported itself');
 
     // No flapping: the record is not rewritten while both keep running.
     const holder = await machineHolder(registry, ID);
@@ -104,6 +106,7 @@ describe('presence', () => {
     await winner.stop({ purge: false });
     await eventually(async () => (await machineHolder(registry, ID))?.record?.hostname === 'host-a', 'the first host registered again');
     await eventually(() => loserSystemd.running().join() === 'g1.service,u1.service,u2.service', 'the first host runs u1 and u2 again');
+    expect((await listDuplicates(registry)).size).toBe(0);
   }, 60_000);
 
   it('an agent whose record is deleted stops acting, registers again, then acts again, its units running throughout', async () => {
