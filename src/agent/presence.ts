@@ -78,7 +78,7 @@ export class Presence {
   async start(): Promise<void> {
     await this.register();
     this.setState({ kind: 'held' });
-    // The watched key is exactly machines/<id>; other IDs never share it as a prefix (IDs have one length).
+    // Watched as a prefix: a longer key under it would only cost a recheck, which reads the exact key.
     this.own.subscribe(() => this.recheck());
     await this.own.start();
     this.recheck();
