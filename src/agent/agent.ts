@@ -1,8 +1,8 @@
 // The agent: keeps this machine's systemd in step with what the registry
 // says it should run, and publishes what systemd reports. It watches only
 // its own schedule, the global index, its own metadata and (presence.ts) its
-// own machine record, and reads a unit file only when the hash it runs differs, so its etcd traffic grows with its
-// own units, not with the cluster.
+// own machine record, and reads a unit file only when the hash it runs
+// differs, so its etcd traffic grows with its own units, not with the cluster.
 import { silentLogger, type Logger } from '../log.js';
 import { ReconcileLoop } from '../reconcile-loop.js';
 import {

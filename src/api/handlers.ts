@@ -3,7 +3,7 @@
 // answer once the cache shows them, so a client reads its own writes.
 import { onlyParams } from './query.js';
 import type { IncomingMessage } from 'node:http';
-import { listDuplicates, type DesiredState, type Registry } from '../registry/index.js';
+import { listDuplicates, type DesiredState, type DuplicateRecord, type Registry } from '../registry/index.js';
 import { parseUnitName, validateUnitName } from '../unit/index.js';
 import { isPlainObject, onlyFields, readJson, refuseBody } from './body.js';
 import type { ApiCache } from './cache.js';
@@ -215,8 +215,9 @@ export class ApiHandlers {
   private async listMachines(query: URLSearchParams): Promise<Reply> {
     onlyParams(query, ['nextPageToken', 'pageSize']);
     const c = this.opts.cache;
-    // Read here, not cached: rare, and only list-machines shows them.
-    const duplicates = await listDuplicates(this.opts.registry);
+    // Read here, not cached: rare, and only list-machines shows them. The
+    // list is served from the cache as before when etcd does not answer.
+    const duplicates = await listDuplicates(this.opts.registry).catch(() => new Map<string, DuplicateRecord[]>());
     const machines = [...c.machines.values()].sort((a, b) => cmp(a.id, b.id));
     const keys = machines.map((m) => m.id);
     const { start, size } = pageStart(query, keys);
