@@ -1,4 +1,4 @@
-import { MACHINE_FIELDS, formatMachines, machinesJson, toJson } from '../../src/ctl/format.js';
+import { MACHINE_FIELDS, duplicateHost, formatMachines, machinesJson, toJson } from '../../src/ctl/format.js';
 import { defineCommand, LIST_FLAGS, listOptions, type ListArgs } from './common.js';
 
 export const listMachines = defineCommand<ListArgs>({
@@ -11,5 +11,11 @@ export const listMachines = defineCommand<ListArgs>({
     if (argv.output !== 'json') formatMachines([], opts); // refuse bad --fields before any request
     const machines = await ctx.driver().listMachines();
     ctx.out(argv.output === 'json' ? toJson(machinesJson(machines)) : formatMachines(machines, opts));
+    // Said on stderr, so the table stays as fleetctl prints it.
+    for (const m of machines) {
+      for (const d of m.duplicates ?? []) {
+        ctx.warn(`machine ${m.id} is also the machine ID of ${duplicateHost(d)}, which does not act on its schedule while ${m.hostname || 'this machine'} holds it; give each host its own /etc/machine-id`);
+      }
+    }
   },
 });

@@ -1,8 +1,8 @@
 // The agent: keeps this machine's systemd in step with what the registry
 // says it should run, and publishes what systemd reports. It watches only
-// its own schedule, the global index and its own metadata, and reads a unit
-// file only when the hash it runs differs, so its etcd traffic grows with its
-// own units, not with the cluster.
+// its own schedule, the global index, its own metadata and (presence.ts) its
+// own machine record, and reads a unit file only when the hash it runs
+// differs, so its etcd traffic grows with its own units, not with the cluster.
 import { silentLogger, type Logger } from '../log.js';
 import { ReconcileLoop } from '../reconcile-loop.js';
 import {
@@ -91,6 +91,12 @@ export class Agent {
       this.publisher.setLease(lease);
       this.kick();
     });
+    // Without its presence the machine publishes nothing: the states it would
+    // write are keyed by its ID, which may be another host's now.
+    this.presence.onState((state) => {
+      this.publisher.setLease(state.kind === 'held' ? this.presence.current : undefined);
+      this.kick();
+    });
     await this.presence.start();
     const { systemd } = this.opts;
     for (const [name, hash] of await systemd.listUnitFiles()) this.written.set(name, hash);
@@ -151,6 +157,10 @@ export class Agent {
   /** One level-triggered pass: desired (registry) against current (systemd). */
   private async pass(): Promise<void> {
     this.stats.passes++;
+    // The schedule is acted on only while this machine holds its presence (presence.ts).
+    const presence = this.presence.status;
+    if (presence.kind === 'duplicate') await this.standDown();
+    if (presence.kind !== 'held') return;
     const desired = await this.desired();
     const { systemd } = this.opts;
     const names = [...new Set([...desired.keys(), ...this.written.keys(), ...this.launched])];
@@ -186,6 +196,19 @@ export class Agent {
     const after = tasks.length > 0 ? await systemd.listUnitsByNames([...desired.keys()]) : [...desired.keys()].map((n) => statuses.get(n));
     for (const s of after) if (s) this.observed(s);
     for (const unit of this.publisher.units()) if (!desired.has(unit)) this.publisher.remove(unit);
+  }
+
+  /**
+   * Another live host holds this machine ID and runs what is scheduled to
+   * it: this host stops the units it runs for the ID, so the two never both
+   * run them. Global units stay (they run on every host anyway); files stay
+   * loaded, so the units start again once this host holds the ID again.
+   */
+  private async standDown(): Promise<void> {
+    const names = [...this.launched].filter((n) => !this.globals.has(n)).sort();
+    if (names.length === 0) return;
+    this.log.warn('stopping units: another host holds this machine ID', { units: names.join(',') });
+    await this.execute(names.map((name) => ({ kind: 'stop', name }) as const));
   }
 
   /** This machine's desired units; unit files it lacks are read here. */

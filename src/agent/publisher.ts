@@ -29,8 +29,8 @@ export class StatePublisher {
     private readonly delayMs = 10,
   ) {}
 
-  /** The lease states are bound to; a new one republishes everything. */
-  setLease(lease: RegistryLease): void {
+  /** The lease states are bound to; a new one republishes everything, none pauses publishing. */
+  setLease(lease: RegistryLease | undefined): void {
     this.lease = lease;
     this.published.clear();
     this.schedule();

@@ -3,7 +3,7 @@
 // answer once the cache shows them, so a client reads its own writes.
 import { onlyParams } from './query.js';
 import type { IncomingMessage } from 'node:http';
-import type { DesiredState, Registry } from '../registry/index.js';
+import { listDuplicates, type DesiredState, type DuplicateRecord, type Registry } from '../registry/index.js';
 import { parseUnitName, validateUnitName } from '../unit/index.js';
 import { isPlainObject, onlyFields, readJson, refuseBody } from './body.js';
 import type { ApiCache } from './cache.js';
@@ -114,7 +114,7 @@ export class ApiHandlers {
         if (name !== undefined) break;
         if (method === 'GET') {
           await refuseBody(req);
-          return this.listMachines(query);
+          return await this.listMachines(query);
         }
         if (method === 'PATCH') {
           onlyParams(query, []);
@@ -224,13 +224,16 @@ export class ApiHandlers {
     return { status: 200, body: withToken({ states: page }, end < keys.length ? keys[end - 1] : undefined) };
   }
 
-  private listMachines(query: URLSearchParams): Reply {
+  private async listMachines(query: URLSearchParams): Promise<Reply> {
     onlyParams(query, ['nextPageToken', 'pageSize']);
     const c = this.opts.cache;
+    // Read here, not cached: rare, and only list-machines shows them. The
+    // list is served from the cache as before when etcd does not answer.
+    const duplicates = await listDuplicates(this.opts.registry).catch(() => new Map<string, DuplicateRecord[]>());
     const machines = [...c.machines.values()].sort((a, b) => cmp(a.id, b.id));
     const keys = machines.map((m) => m.id);
     const { start, size } = pageStart(query, keys);
-    const page = machines.slice(start, start + size).map((m) => toApiMachine(m, c.machineMetadata(m)));
+    const page = machines.slice(start, start + size).map((m) => toApiMachine(m, c.machineMetadata(m), duplicates.get(m.id)));
     const end = start + page.length;
     return { status: 200, body: withToken({ machines: page }, end < keys.length ? keys[end - 1] : undefined) };
   }

@@ -2,7 +2,7 @@
 // A unit's options are its file's entries in order; the text stored is the
 // canonical form src/unit makes of them, so the hash is the same as for the
 // same file submitted by flotctl.
-import type { DecisionRecord, DesiredState, MachineRecord, PendingRecord, StateRecord, UnitRecord } from '../registry/index.js';
+import type { DecisionRecord, DesiredState, DuplicateRecord, MachineRecord, PendingRecord, StateRecord, UnitRecord } from '../registry/index.js';
 import { parseUnit, parseUnitFile, serializeUnitFile, type ParsedUnit, type ParseUnitOptions, type UnitFile } from '../unit/index.js';
 import { badRequest } from './errors.js';
 import { isPlainObject, onlyFields } from './body.js';
@@ -53,6 +53,8 @@ export interface ApiMachine {
   since: string;
   /** flotilla: where the machine's flotillad serves the API on TCP, when it does. */
   apiURL?: string;
+  /** flotilla: other hosts with this machine ID, which do not act on its schedule (absent when none). */
+  duplicates?: { hostname: string; primaryIP: string; since: string }[];
 }
 
 export const DESIRED_STATES: readonly DesiredState[] = ['inactive', 'loaded', 'launched'];
@@ -139,8 +141,9 @@ export function toApiState(s: StateRecord): ApiUnitState {
   };
 }
 
-export function toApiMachine(m: MachineRecord, metadata: Record<string, string>): ApiMachine {
+export function toApiMachine(m: MachineRecord, metadata: Record<string, string>, duplicates: readonly DuplicateRecord[] = []): ApiMachine {
   const out: ApiMachine = { id: m.id, primaryIP: m.publicIp, metadata, hostname: m.hostname, version: m.version, since: m.since };
   if (m.apiUrl !== undefined) out.apiURL = m.apiUrl;
+  if (duplicates.length > 0) out.duplicates = duplicates.map((d) => ({ hostname: d.hostname, primaryIP: d.publicIp, since: d.since }));
   return out;
 }

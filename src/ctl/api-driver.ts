@@ -378,6 +378,9 @@ function toUnitInfo(u: ApiUnit): UnitInfo & { decision?: DecisionInfo } {
 function toMachineInfo(m: ApiMachine): MachineInfo {
   const info: MachineInfo = { id: m.id, publicIp: m.primaryIP, hostname: m.hostname ?? '', metadata: { ...m.metadata }, version: m.version ?? '', since: m.since ?? '' };
   if (typeof m.apiURL === 'string') info.apiUrl = m.apiURL;
+  if (Array.isArray(m.duplicates) && m.duplicates.length > 0) {
+    info.duplicates = m.duplicates.map((d) => ({ hostname: d.hostname, publicIp: d.primaryIP, since: d.since }));
+  }
   return info;
 }
 

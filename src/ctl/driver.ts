@@ -37,6 +37,14 @@ export interface MachineInfo {
   since: string;
   /** Where the machine's flotillad serves the API on TCP, when it does (status, journal). */
   apiUrl?: string | undefined;
+  /** Other hosts that have this machine ID too and, refused, do not act on its schedule. */
+  duplicates?: DuplicateHostInfo[] | undefined;
+}
+
+export interface DuplicateHostInfo {
+  hostname: string;
+  publicIp: string;
+  since: string;
 }
 
 /** What systemd on one machine reports about one unit. */

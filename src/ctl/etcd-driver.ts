@@ -4,9 +4,11 @@ import { deleteByUnit, setByUnit } from '../registry/by-unit.js';
 import {
   Informer,
   decode,
+  listDuplicates,
   type CreateResult,
   type DecisionRecord,
   type DesiredState,
+  type DuplicateRecord,
   type MachineRecord,
   type PendingRecord,
   type Registry,
@@ -64,9 +66,9 @@ export class EtcdDriver implements CtlDriver {
 
   async listMachines(): Promise<MachineInfo[]> {
     // Metadata set at run time (API) is shown over what the machine booted with.
-    const [machines, dynamic] = await Promise.all([this.registry.listMachines(), this.registry.listMetadata()]);
+    const [machines, dynamic, duplicates] = await Promise.all([this.registry.listMachines(), this.registry.listMetadata(), listDuplicates(this.registry)]);
     return machines
-      .map((m) => toMachineInfo({ ...m, metadata: { ...m.metadata, ...dynamic.get(m.id) } }))
+      .map((m) => withDuplicates(toMachineInfo({ ...m, metadata: { ...m.metadata, ...dynamic.get(m.id) } }), duplicates.get(m.id)))
       .sort((a, b) => cmp(a.id, b.id));
   }
 
@@ -203,6 +205,11 @@ function toUnitInfo(u: UnitWithState | StoredUnit, decision: DecisionRecord | un
   };
   if (decision && !u.global) info.machine = decision.machine;
   if (pending) info.pending = toPendingInfo(pending);
+  return info;
+}
+
+function withDuplicates(info: MachineInfo, duplicates: readonly DuplicateRecord[] | undefined): MachineInfo {
+  if (duplicates && duplicates.length > 0) info.duplicates = duplicates.map((d) => ({ hostname: d.hostname, publicIp: d.publicIp, since: d.since }));
   return info;
 }
 

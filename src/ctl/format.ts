@@ -89,8 +89,14 @@ const MACHINE_TABLE: Table<MachineInfo> = {
     ip: (m) => dash(m.publicIp),
     metadata: (m) => formatMetadata(m.metadata),
     hostname: (m) => dash(m.hostname),
+    state: (m) => (m.duplicates?.length ? `duplicate ID (${m.duplicates.map(duplicateHost).join(', ')} not acting)` : 'ok'),
   },
 };
+
+/** A host with a duplicate machine ID, as list-machines names it. */
+export function duplicateHost(d: { hostname: string; publicIp: string }): string {
+  return `${d.hostname || 'a host'}${d.publicIp ? ` ${d.publicIp}` : ''}`;
+}
 
 export const MACHINE_FIELDS = Object.keys(MACHINE_TABLE.fields);
 
@@ -105,11 +111,17 @@ export interface MachineJson {
   metadata: Record<string, string>;
   version: string;
   since: string;
+  /** Hosts that have this machine ID too and do not act on it (only when there are some). */
+  duplicates?: { hostname: string; ip: string; since: string }[];
 }
 
 export function machinesJson(machines: readonly MachineInfo[]): { machines: MachineJson[] } {
   return {
-    machines: machines.map((m) => ({ id: m.id, ip: m.publicIp, hostname: m.hostname, metadata: m.metadata, version: m.version, since: m.since })),
+    machines: machines.map((m) => {
+      const out: MachineJson = { id: m.id, ip: m.publicIp, hostname: m.hostname, metadata: m.metadata, version: m.version, since: m.since };
+      if (m.duplicates?.length) out.duplicates = m.duplicates.map((d) => ({ hostname: d.hostname, ip: d.publicIp, since: d.since }));
+      return out;
+    }),
   };
 }
 

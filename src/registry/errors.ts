@@ -36,7 +36,11 @@ export class UnitNotFoundError extends RegistryError {
 
 export class DuplicateMachineError extends RegistryError {
   override name = 'DuplicateMachineError';
-  constructor(readonly machine: string, other: { publicIp: string; hostname: string }) {
+  constructor(
+    readonly machine: string,
+    /** The host holding the ID, as far as its record tells. */
+    readonly other: { publicIp: string; hostname: string },
+  ) {
     super(
       `machine ID ${machine} is already registered by ${other.hostname || 'another host'}` +
         `${other.publicIp ? ` (${other.publicIp})` : ''}; every machine needs its own /etc/machine-id ` +

@@ -4,7 +4,7 @@ export * from './errors.js';
 export { Informer, watchEventsReceived, type InformerEvent, type InformerHandler } from './informer.js';
 export { DEFAULT_PREFIX, Keys, LAYOUT_VERSION, normalizePrefix } from './keys.js';
 export { formatLeaseId, type RegistryLease } from './lease.js';
-export { machinePresence } from './machines.js';
+export { listDuplicates, machineHolder, machinePresence, reportDuplicate, withdrawDuplicate } from './machines.js';
 export * from './records.js';
 export {
   Registry,

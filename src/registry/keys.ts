@@ -48,6 +48,17 @@ export class Keys {
     return `${this.machinesPrefix}${id}`;
   }
 
+  /**
+   * A host refused a machine ID another live host holds, bound to the
+   * refused host's lease: `duplicates/<id>/<its boot ID or host name>`.
+   */
+  get duplicatesPrefix(): string {
+    return `${this.prefix}duplicates/`;
+  }
+  duplicate(id: string, host: string): string {
+    return `${this.duplicatesPrefix}${id}/${host}`;
+  }
+
   /** Dynamic machine metadata, outliving the lease: `metadata/<id>/<key>`. */
   get metadataPrefix(): string {
     return `${this.prefix}metadata/`;

@@ -43,6 +43,15 @@ export interface MachineRecord {
   apiUrl?: string;
 }
 
+/** `duplicates/<id>/<host>`: a host that has this machine ID too and, refused, does not act on its schedule. */
+export interface DuplicateRecord {
+  machine: string;
+  hostname: string;
+  publicIp: string;
+  /** ISO time it was refused. */
+  since: string;
+}
+
 /** `metadata/<id>/<key>`: metadata set at run time (API), outliving the lease. */
 export interface MetadataRecord {
   value: string;
@@ -183,6 +192,7 @@ export const decode = {
     apiUrl: optional(str),
   }),
   metadata: record<MetadataRecord>({ value: str }),
+  duplicate: record<DuplicateRecord>({ machine: nonEmpty, hostname: str, publicIp: str, since: str }),
   decision: record<DecisionRecord>({
     unit: nonEmpty,
     machine: nonEmpty,

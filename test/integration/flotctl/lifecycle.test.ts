@@ -1,8 +1,9 @@
 // load, start, stop, restart, unload, destroy and the listings, against a
 // real etcd with a real engine and hollow machines publishing states.
 import { describe, expect, it } from 'vitest';
+import { reportDuplicate } from '../../../src/registry/index.js';
 import { useEtcd } from '../../helpers/etcd.js';
-import { SERVICE, cli, cluster, unitDir } from './harness.js';
+import { SERVICE, cli, cluster, onCleanup, unitDir } from './harness.js';
 
 const etcd = useEtcd();
 const LEGEND = /[0-9a-f]{8}\.\.\.\/10\.0\.0\.\d/;
@@ -156,5 +157,27 @@ describe('flotctl lifecycle', () => {
     const json = JSON.parse((await c.run(['list-machines', '-o', 'json'])).stdout);
     expect(json.machines[0]).toEqual({ id: hollow.ids[0], ip: '10.0.0.0', hostname: 'hollow-0', metadata: { role: 'web', az: 'a' }, version: 'hollow', since: expect.any(String) });
     expect((await c.run(['__complete-machines'])).stdout).toBe(`${hollow.ids[0]}\n${hollow.ids[1]}\n`);
+  });
+
+  it('says in list-machines that another host has a machine ID too and does not act on it', async () => {
+    const c = cli(etcd.endpoints);
+    const hollow = await cluster(c, 2);
+    const lease = await c.registry.grantLease(30);
+    onCleanup(() => lease.revoke());
+    const id = hollow.ids[1]!;
+    await reportDuplicate(c.registry, { machine: id, hostname: 'clone', publicIp: '10.9.9.9', since: '2026-12-04T16:00:00.000Z' }, 'boot-clone', lease);
+    const r = await c.run(['list-machines']);
+    // The table stays as fleetctl prints it; the why is on stderr.
+    expect(r.stdout).toBe(`MACHINE\t\tIP\t\tMETADATA\n${hollow.ids[0]!.slice(0, 8)}...\t10.0.0.0\t-\n${id.slice(0, 8)}...\t10.0.0.1\t-\n`);
+    expect(r.stderr).toBe(
+      `flotctl: warning: machine ${id} is also the machine ID of clone 10.9.9.9, which does not act on its schedule while hollow-1 holds it; give each host its own /etc/machine-id\n`,
+    );
+    const state = await c.run(['list-machines', '--no-legend', '--fields', 'ip,state']);
+    expect(state.stdout).toBe('10.0.0.0\tok\n10.0.0.1\tduplicate ID (clone 10.9.9.9 not acting)\n');
+    const json = JSON.parse((await c.run(['list-machines', '-o', 'json'])).stdout);
+    expect(json.machines[0].duplicates).toBeUndefined();
+    expect(json.machines[1].duplicates).toEqual([{ hostname: 'clone', ip: '10.9.9.9', since: '2026-12-04T16:00:00.000Z' }]);
+    await lease.revoke();
+    expect((await c.run(['list-machines'])).stderr).toBe('');
   });
 });
