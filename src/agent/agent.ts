@@ -115,8 +115,10 @@ export class Agent {
   }
 
   /**
-   * Stops reconciling. With purge (SIGTERM/SIGINT), stops and unloads every
-   * local unit first, then withdraws the machine, so its units move.
+   * Stops reconciling. With purge (shutdown=drain), stops and unloads every
+   * local unit first, then withdraws the machine, so its units move. Without
+   * (shutdown=keep, the default), units keep running and the machine's
+   * presence stays for agent_ttl, for the next run to adopt both.
    */
   async stop(opts: { purge: boolean }): Promise<void> {
     await this.loop.stop();
@@ -129,7 +131,7 @@ export class Agent {
       await Promise.allSettled(names.map((name) => this.opts.systemd.stopUnit(name)));
       await this.execute(names.map((name) => ({ kind: 'unload', name }) as const));
     }
-    await this.presence.stop();
+    await this.presence.stop({ withdraw: opts.purge });
   }
 
   /** New machine record (SIGHUP: metadata, public IP); global units are re-evaluated. */

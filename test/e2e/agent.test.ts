@@ -203,9 +203,16 @@ describe.skipIf(skipWithoutNodes('flotillad e2e tests (test/e2e/agent.test.ts)')
     expect(await sh(node, 'systemctl', 'show', '-p', 'MainPID', '--value', 'e2e-replace.service')).toBe(pid);
   });
 
-  it('on SIGTERM stops and unloads every unit it runs and withdraws the machine', async () => {
+  it('with shutdown=drain, SIGTERM stops and unloads every unit it runs and withdraws the machine', async () => {
     const node = nodes[0]!;
     const before = (await registry.listMachines()).length;
+    // shutdown is applied by a reload (SIGHUP), as an operator would before taking a machine out
+    await node.exec(['sh', '-c', 'echo shutdown=drain >> /etc/flotilla/flotilla.conf']);
+    await node.exec(['systemctl', 'reload', 'flotillad.service']);
+    await eventually(
+      async () => (await sh(node, 'journalctl', '-u', 'flotillad.service', '-o', 'cat', '--grep', 'applied.*shutdown')).includes('shutdown'),
+      'shutdown=drain applied',
+    );
     await node.exec(['systemctl', 'stop', 'flotillad.service'], { timeoutMs: 60_000 });
     await eventually(async () => (await registry.listMachines()).length === before - 1, 'machine withdrawn');
     const left = await sh(node, 'sh', '-c', 'ls /run/flotilla/units 2>/dev/null | wc -l');
