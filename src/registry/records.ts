@@ -48,6 +48,12 @@ export interface MetadataRecord {
   value: string;
 }
 
+/** `drain/<id>`: the machine is being drained (flotctl drain); cleared by flotctl undrain. */
+export interface DrainRecord {
+  /** ISO time the drain was asked for. */
+  since: string;
+}
+
 /** `schedule/<machine>/<unit>`: the engine's decision that a unit runs on a machine. */
 export interface DecisionRecord {
   unit: string;
@@ -183,6 +189,7 @@ export const decode = {
     apiUrl: optional(str),
   }),
   metadata: record<MetadataRecord>({ value: str }),
+  drain: record<DrainRecord>({ since: str }),
   decision: record<DecisionRecord>({
     unit: nonEmpty,
     machine: nonEmpty,

@@ -416,6 +416,19 @@ export class Registry {
     await this.conn.call('delete metadata', () => this.client.delete().key(this.keys.metadata(machine, key)));
   }
 
+  /** Marks a machine drained (the engine moves its units away and places none there) or clears the mark. */
+  async setDraining(machine: string, draining: boolean): Promise<void> {
+    const key = this.keys.drain(machine);
+    if (draining) await this.conn.call('drain machine', () => this.client.put(key).value(encode({ since: new Date().toISOString() })));
+    else await this.conn.call('undrain machine', () => this.client.delete().key(key));
+  }
+
+  /** IDs of the machines marked drained (present or not). */
+  async listDraining(): Promise<string[]> {
+    const page = await this.listPrefix(this.keys.drainPrefix);
+    return page.items.filter((kv) => this.tryDecode(decode.drain, kv.key, kv.value)).map((kv) => kv.key.slice(this.keys.drainPrefix.length));
+  }
+
   /** Dynamic metadata of every machine: machine -> key -> value. */
   async listMetadata(): Promise<Map<string, Record<string, string>>> {
     const page = await this.listPrefix(this.keys.metadataPrefix);
