@@ -263,7 +263,7 @@ describe('completion scripts', () => {
 
   it('lists the visible commands and their flags, never the hidden helpers as commands', () => {
     const script = bashCompletion(spec);
-    expect(script).toMatch(/local commands="list-machines list-unit-files list-units submit load start stop unload restart destroy cat status journal announce services completion version help"/);
+    expect(script).toMatch(/local commands="list-machines list-unit-files list-units submit load start stop unload restart destroy drain undrain cat status journal announce services completion version help"/);
     expect(script).toContain('start) flags="--no-block --block-attempts --replace --allow-unknown-keys --help"; kind="units-or-files"');
     expect(script).toContain('__complete-units');
     expect(script).toContain('complete -o filenames -F _flotctl flotctl');
