@@ -245,6 +245,30 @@ describe('agent', () => {
     }
   });
 
+  it('on purge (shutdown=drain) every unit already runs on another machine when the stop returns', async () => {
+    const registry = testRegistry(etcd.endpoints);
+    cleanups.push(() => registry.close());
+    const systemd = new FakeSystemd();
+    const agent = new Agent({ registry, systemd, machine: machine(), ttlSeconds: 10, batchDelayMs: 1 });
+    await agent.start();
+    const engine = new Engine({ registry, id: 'engine', leaseTtlSeconds: 5, batchDelayMs: 1 });
+    engine.start();
+    cleanups.push(() => engine.stop());
+    const names = ['m1.service', 'm2.service', 'm3.service'];
+    await registry.createUnits(names.map((n) => unit(n)), { desiredState: 'launched' });
+    await eventually(() => systemd.running().length === 3, 'running here');
+    const OTHER = 'b'.repeat(32);
+    const otherSystemd = new FakeSystemd();
+    const other = new Agent({ registry, systemd: otherSystemd, machine: machine(OTHER), ttlSeconds: 10, batchDelayMs: 1 });
+    await other.start();
+    cleanups.push(() => other.stop({ purge: false }));
+    await agent.stop({ purge: true });
+    expect(otherSystemd.running()).toEqual(names);
+    expect(systemd.running()).toEqual([]);
+    expect((await registry.listMachines()).map((m) => m.id)).toEqual([OTHER]);
+    expect(await registry.listDraining()).toEqual([]);
+  });
+
   it('refuses a duplicate machine ID with a clear message', async () => {
     const { registry } = await cluster();
     const other = new Agent({
