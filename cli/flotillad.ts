@@ -56,9 +56,10 @@ async function main(): Promise<void> {
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    // SIGTERM/SIGINT: stop and unload local units, withdraw, so they move.
-    // The last log lines reach the journal before the process goes.
-    void daemon.stop({ purge: true }).then(
+    // SIGTERM/SIGINT: as the shutdown option says (keep: units run on for
+    // the next run to adopt; drain: they are stopped and move). The last log
+    // lines reach the journal before the process goes.
+    void daemon.stop().then(
       () => exitWhenFlushed(0),
       (err: unknown) => {
         process.stderr.write(`flotillad: stopping after ${signal} failed: ${(err as Error).message}\n`);

@@ -1,8 +1,9 @@
 // flotillad's composition root: configuration, the registry connection, the
 // agent and (unless disable_engine) the engine, and the signals that drive
-// them: SIGTERM/SIGINT purge and exit, SIGHUP reloads the configuration.
+// them: SIGTERM/SIGINT stop as shutdown says (keep the units running, or
+// drain them), SIGHUP reloads the configuration.
 import os from 'node:os';
-import { loadConfig, type DaemonConfig, type LoadOptions } from './config/config.js';
+import { loadConfig, type DaemonConfig, type LoadOptions, type ShutdownMode } from './config/config.js';
 import { planReload } from './config/reload.js';
 import { Agent } from './agent/agent.js';
 import { EndpointCache } from './discovery/cache.js';
@@ -27,8 +28,12 @@ export interface DaemonHandle {
   readonly dns: DnsFront | undefined;
   /** Re-reads the configuration, applies what can change at run time (src/config/reload.ts) and logs each changed option that needs a restart. */
   reload(): Promise<void>;
-  /** Stops everything; with purge, local units are stopped and unloaded first. */
-  stop(opts: { purge: boolean }): Promise<void>;
+  /**
+   * Stops everything. shutdown (the configured one unless given): keep
+   * leaves local units running and the machine present for the next run to
+   * adopt; drain stops and unloads them and withdraws the machine.
+   */
+  stop(opts?: { shutdown?: ShutdownMode }): Promise<void>;
 }
 
 export interface DaemonOptions {
@@ -181,14 +186,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         throw err;
       }
     },
-    async stop({ purge }) {
+    async stop(how = {}) {
+      const shutdown = how.shutdown ?? config.shutdown;
+      const purge = shutdown === 'drain';
       await api?.stop();
       await dns.stop();
       await e?.stop();
       await a.stop({ purge });
       if (!opts.systemd) await sd.close().catch(() => undefined);
       registry.close();
-      log.info('flotillad stopped', { purged: purge });
+      log.info('flotillad stopped', { shutdown });
     },
   };
 }

@@ -7,6 +7,7 @@ import type { CtlCommand } from './common.js';
 import { completeMachines, completeUnits } from './complete.js';
 import { completionCommand } from './completion.js';
 import { destroy } from './destroy.js';
+import { drain, undrain } from './drain.js';
 import { help } from './help.js';
 import { journal } from './journal.js';
 import { listMachines } from './list-machines.js';
@@ -33,6 +34,8 @@ export const COMMANDS: readonly CtlCommand[] = [
   unload,
   restart,
   destroy,
+  drain,
+  undrain,
   cat,
   status,
   journal,

@@ -22,6 +22,9 @@ import { Presence } from './presence.js';
 import { StatePublisher } from './publisher.js';
 import { planTasks, isRunning, type LocalUnit, type Task } from './tasks.js';
 
+/** How long shutdown=drain waits for units to run elsewhere (flotillad.service's TimeoutStopSec is 90 s). */
+const DRAIN_MS = 60_000;
+
 export interface AgentOptions {
   registry: Registry;
   systemd: SystemdDriver;
@@ -121,10 +124,15 @@ export class Agent {
   }
 
   /**
-   * Stops reconciling. With purge (SIGTERM/SIGINT), stops and unloads every
-   * local unit first, then withdraws the machine, so its units move.
+   * Stops reconciling. With purge (shutdown=drain), first drains: marks the
+   * machine drained so the engine moves its units, and waits (at most
+   * drainMs) until each runs elsewhere, reconciling meanwhile; then stops and
+   * unloads what is left and withdraws the machine. Without (shutdown=keep,
+   * the default), units keep running and the machine's presence stays for
+   * agent_ttl, for the next run to adopt both.
    */
-  async stop(opts: { purge: boolean }): Promise<void> {
+  async stop(opts: { purge: boolean; drainMs?: number | undefined }): Promise<void> {
+    if (opts.purge) await this.moveAway(opts.drainMs ?? DRAIN_MS).catch((err: unknown) => this.log.warn('draining failed; stopping units here', { error: (err as Error).message }));
     await this.loop.stop();
     for (const off of this.offs) off();
     await Promise.all([this.schedule.stop(), this.globals.stop(), this.metadata.stop()]);
@@ -135,7 +143,29 @@ export class Agent {
       await Promise.allSettled(names.map((name) => this.opts.systemd.stopUnit(name)));
       await this.execute(names.map((name) => ({ kind: 'unload', name }) as const));
     }
-    await this.presence.stop();
+    await this.presence.stop({ withdraw: opts.purge });
+    // Withdrawn, the machine is gone; the mark would only make its next run start drained.
+    if (opts.purge) await this.opts.registry.setDraining(this.machine.id, false).catch(() => undefined);
+  }
+
+  /** The drain of shutdown=drain: mark, then wait until every unit decided here runs elsewhere. */
+  private async moveAway(timeoutMs: number): Promise<void> {
+    const id = this.machine.id;
+    const units = [...this.schedule.values()].map((d) => d.unit);
+    await this.opts.registry.setDraining(id, true);
+    this.log.info('draining: waiting for the engine to move every unit elsewhere', { units: units.length });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.schedule.size === 0) {
+        // Each unit runs elsewhere, or can run nowhere else (pending): waiting longer would not move it.
+        const [states, pending] = await Promise.all([this.opts.registry.listStates(), this.opts.registry.listPending()]);
+        const settled = new Set(pending.map((p) => p.unit));
+        for (const st of states) if (st.machine !== id && isRunning(st.activeState)) settled.add(st.unit);
+        if (units.every((u) => settled.has(u))) return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.log.warn('draining timed out; stopping the units left here', { units: this.schedule.size });
   }
 
   /** New machine record (SIGHUP: metadata, public IP); global units are re-evaluated. */

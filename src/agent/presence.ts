@@ -90,18 +90,27 @@ export class Presence {
     if (this.current && this.state.kind === 'held') await this.registry.updateMachine(record, this.current);
   }
 
-  /** Removes the machine and everything bound to its lease (its published states). */
-  async stop(): Promise<void> {
+  /**
+   * With withdraw, removes the machine and everything bound to its lease (its
+   * published states), so its units move. Without, only stops keeping the
+   * lease alive: the record and states stay for agent_ttl, and the next run
+   * takes them over in one transaction (Registry.registerMachine), so a
+   * restart never shows the machine absent.
+   */
+  async stop(opts: { withdraw: boolean }): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
     await this.own.stop();
     await this.withdrawNote();
     const lease = this.lease;
     this.lease = undefined;
-    if (lease && !lease.lost) {
-      await this.registry.withdrawMachine(this.record.id, lease).catch(() => undefined);
-      await lease.revoke().catch(() => undefined);
+    if (!lease || lease.lost) return;
+    if (!opts.withdraw) {
+      lease.release();
+      return;
     }
+    await this.registry.withdrawMachine(this.record.id, lease).catch(() => undefined);
+    await lease.revoke().catch(() => undefined);
   }
 
   private recheck(): void {

@@ -45,7 +45,15 @@ export interface DaemonConfig {
   dnsDomain: string;
   /** Seconds: TTL of DNS answers. */
   dnsTtl: number;
+  /**
+   * What SIGTERM/SIGINT does to this machine's units: keep (they run on and
+   * the next run adopts them) or drain (stopped and unloaded, the machine
+   * withdrawn, so they move).
+   */
+  shutdown: ShutdownMode;
 }
+
+export type ShutdownMode = 'keep' | 'drain';
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
 
@@ -76,6 +84,7 @@ export const DEFAULTS: DaemonConfig = {
   dnsListen: undefined,
   dnsDomain: 'flotilla.local.',
   dnsTtl: 5,
+  shutdown: 'keep',
 };
 
 export class ConfigError extends Error {
@@ -120,6 +129,7 @@ const OPTIONS: Record<string, AnyOptionSpec> = {
   dns_listen: option('dnsListen', dnsListen),
   dns_domain: option('dnsDomain', dnsDomain),
   dns_ttl: option('dnsTtl', wholeSeconds),
+  shutdown: option('shutdown', shutdownMode),
 };
 
 /** fleet.conf keys flotilla reads but ignores (they had no meaning beyond fleet). */
@@ -319,4 +329,9 @@ function wholeSeconds(v: string, where: string): number {
   const n = seconds(v, where);
   if (!Number.isInteger(n)) throw new ConfigError(`${where}: must be a whole number of seconds`);
   return n;
+}
+
+function shutdownMode(v: string, where: string): ShutdownMode {
+  if (v === 'keep' || v === 'drain') return v;
+  throw new ConfigError(`${where}: ${JSON.stringify(v)} is neither keep nor drain`);
 }

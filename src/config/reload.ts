@@ -13,6 +13,8 @@ export const LIVE_OPTIONS: ReadonlySet<keyof DaemonConfig> = new Set<keyof Daemo
   'dnsListen',
   'dnsDomain',
   'dnsTtl',
+  // read when the daemon stops (src/daemon.ts stop())
+  'shutdown',
 ]);
 
 export interface ReloadPlan {

@@ -116,5 +116,7 @@ export interface CtlDriver {
   /** Many units in a few requests; unknown units are refused after the others are destroyed. Without it, destroyUnit one by one. */
   destroyUnits?(names: readonly string[]): Promise<void>;
   watch(): Promise<ClusterWatch>;
+  /** Marks a machine drained or clears the mark (flotctl drain, undrain). Without it, drain is refused. */
+  setDraining?(machine: string, draining: boolean): Promise<void>;
   close(): Promise<void>;
 }

@@ -102,6 +102,10 @@ export class EtcdDriver implements CtlDriver {
     return this.registry.destroyUnits(names);
   }
 
+  setDraining(machine: string, draining: boolean): Promise<void> {
+    return this.registry.setDraining(machine, draining);
+  }
+
   async watch(): Promise<ClusterWatch> {
     const w = new EtcdClusterWatch(this.registry);
     try {

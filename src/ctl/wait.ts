@@ -21,6 +21,8 @@ export interface WaitTarget {
   machines?: readonly string[] | undefined;
   /** Printed when the goal is reached, instead of the default `Unit X <state> on <machine>`. */
   doneText?: string | undefined;
+  /** flotctl drain: the machine the unit must leave first (decision and running report gone); pending afterwards counts as done. */
+  awayFrom?: string | undefined;
 }
 
 export type Verdict = { status: 'done'; message: string } | { status: 'waiting'; why: string } | { status: 'failed'; why: string };
@@ -48,6 +50,15 @@ export function judge(t: WaitTarget, obs: Observation, machine: (id: string) => 
     if (obs.decisions.length === 0 && obs.states.length === 0) return { status: 'done', message: t.doneText ?? `Unit ${t.unit} inactive` };
     const where = obs.states.length > 0 ? obs.states.map((s) => s.machine) : obs.decisions.map((d) => d.machine);
     return { status: 'waiting', why: `still on ${where.map((m) => legendOf(m, machine)).join(', ')}` };
+  }
+  if (t.awayFrom !== undefined) {
+    const from = t.awayFrom;
+    if (obs.decisions.some((d) => d.machine === from) || obs.states.some((s) => s.machine === from && isRunning(s))) {
+      return { status: 'waiting', why: `still on ${legendOf(from, machine)}` };
+    }
+    if (obs.pending && !obs.decisions.some((d) => d.machine !== from)) {
+      return { status: 'done', message: `Unit ${t.unit} off ${legendOf(from, machine)}, pending: ${obs.pending.reason}` };
+    }
   }
   const goal = t.goal;
   if (t.global) {

@@ -27,6 +27,19 @@ export function shortId(machineId: string): string {
   return machineId.slice(0, 8);
 }
 
+/**
+ * The machines units may be placed on: the live ones not being drained. A
+ * draining machine is infeasible for every unit, so the scheduler moves its
+ * units off as it would a machine gone, while the machine stays present
+ * (flotctl drain; test/integration/engine.test.ts "moves every unit off a
+ * drained machine ...").
+ */
+export function schedulableMachines<M extends MachineLike>(live: Iterable<M>, draining: { has(id: string): boolean }): M[] {
+  const out: M[] = [];
+  for (const m of live) if (!draining.has(m.id)) out.push(m);
+  return out;
+}
+
 /** MachineID (if any) and MachineMetadata both hold on this machine. */
 export function staticallyAble(req: Requirements, machine: MachineLike): boolean {
   const wanted = requiredMachineId(req);

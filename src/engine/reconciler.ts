@@ -13,6 +13,7 @@ import {
   type LeaderToken,
   type MachineRecord,
   type MetadataRecord,
+  type DrainRecord,
   type PendingRecord,
   type PlanOp,
   type Registry,
@@ -23,6 +24,7 @@ import { parseUnitFile, type UnitFile } from '../unit/file.js';
 import { parseUnitName } from '../unit/name.js';
 import { parseRequirements, type Requirements } from '../unit/requirements.js';
 import { schedule, type ClusterState, type MachineInfo, type SchedulableUnit } from './scheduler.js';
+import { schedulableMachines } from './feasibility.js';
 
 export interface EngineReconcilerOptions {
   registry: Registry;
@@ -76,6 +78,7 @@ export class EngineReconciler {
   private readonly desired: Informer<DesiredRecord>;
   private readonly machines: Informer<MachineRecord>;
   private readonly metadata: Informer<MetadataRecord>;
+  private readonly draining: Informer<DrainRecord>;
   private readonly decisions: Informer<DecisionRecord>;
   private readonly pending: Informer<PendingRecord>;
   private readonly parsed = new Map<string, ParsedRequirements>();
@@ -94,6 +97,7 @@ export class EngineReconciler {
     this.desired = new Informer(r, k.desiredPrefix, decode.desired, infOpts);
     this.machines = new Informer(r, k.machinesPrefix, decode.machine, infOpts);
     this.metadata = new Informer(r, k.metadataPrefix, decode.metadata, infOpts);
+    this.draining = new Informer(r, k.drainPrefix, decode.drain, infOpts);
     this.decisions = new Informer(r, k.schedulePrefix, decode.decision, infOpts);
     this.pending = new Informer(r, k.pendingPrefix, decode.pending, infOpts);
     this.loop = new ReconcileLoop({
@@ -117,12 +121,12 @@ export class EngineReconciler {
   }
 
   private get informers(): Informer<unknown>[] {
-    return [this.units, this.desired, this.machines, this.metadata, this.decisions, this.pending] as Informer<unknown>[];
+    return [this.units, this.desired, this.machines, this.metadata, this.draining, this.decisions, this.pending] as Informer<unknown>[];
   }
 
   /** Fills the caches and runs the first pass. */
   async start(): Promise<void> {
-    for (const inf of [this.units, this.desired, this.machines, this.metadata]) {
+    for (const inf of [this.units, this.desired, this.machines, this.metadata, this.draining] as Informer<unknown>[]) {
       this.listeners.push(inf.subscribe(() => this.kick()));
     }
     // Our own decisions coming back through the watch need no new pass;
@@ -267,7 +271,7 @@ export class EngineReconciler {
       dynamic.set(m, md);
     }
     const machines: MachineInfo[] = [];
-    for (const m of this.machines.values()) {
+    for (const m of schedulableMachines(this.machines.values(), this.draining)) {
       machines.push({ id: m.id, metadata: { ...m.metadata, ...dynamic.get(m.id) } });
     }
     // A unit decided onto two machines (only possible through manual edits)

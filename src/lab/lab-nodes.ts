@@ -54,7 +54,7 @@ export async function killNode(dir: string, name: string): Promise<void> {
   await endNode(dir, name, 'killed', async (node) => node.kill());
 }
 
-/** Clean power-off (SIGTERM to nspawn: the node's systemd stops every unit, flotillad withdraws). */
+/** Clean power-off (SIGTERM to nspawn: the node's systemd stops every unit; the machine expires after agent_ttl). */
 export async function stopNode(dir: string, name: string, timeoutMs = 30_000): Promise<void> {
   await endNode(dir, name, 'stopped', async (node) => {
     if (node.nspawnAlive()) {

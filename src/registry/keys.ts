@@ -59,6 +59,14 @@ export class Keys {
     return `${this.duplicatesPrefix}${id}/${host}`;
   }
 
+  /** Machines being drained (the engine places nothing there), outliving the lease: `drain/<id>`. */
+  get drainPrefix(): string {
+    return `${this.prefix}drain/`;
+  }
+  drain(machine: string): string {
+    return `${this.drainPrefix}${machine}`;
+  }
+
   /** Dynamic machine metadata, outliving the lease: `metadata/<id>/<key>`. */
   get metadataPrefix(): string {
     return `${this.prefix}metadata/`;

@@ -57,6 +57,12 @@ export interface MetadataRecord {
   value: string;
 }
 
+/** `drain/<id>`: the machine is being drained (flotctl drain); cleared by flotctl undrain. */
+export interface DrainRecord {
+  /** ISO time the drain was asked for. */
+  since: string;
+}
+
 /** `schedule/<machine>/<unit>`: the engine's decision that a unit runs on a machine. */
 export interface DecisionRecord {
   unit: string;
@@ -193,6 +199,7 @@ export const decode = {
   }),
   metadata: record<MetadataRecord>({ value: str }),
   duplicate: record<DuplicateRecord>({ machine: nonEmpty, hostname: str, publicIp: str, since: str }),
+  drain: record<DrainRecord>({ since: str }),
   decision: record<DecisionRecord>({
     unit: nonEmpty,
     machine: nonEmpty,

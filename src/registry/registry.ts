@@ -349,7 +349,12 @@ export class Registry {
   /**
    * Registers this machine's presence under its lease. Refuses an ID held by
    * another live host; takes over a record left by this same host's earlier
-   * run (same host name and boot ID) by revoking that run's lease.
+   * run (same host name and boot ID) in one transaction that swaps the
+   * record onto the new lease, so no revision shows the machine absent (a
+   * gap in which the engine would move every unit). The old lease is left to
+   * expire, not revoked: the states still bound to it stay until the agent
+   * republishes them under the new lease. Proven by registry.test.ts "takes
+   * over presence ... in one transaction".
    */
   async registerMachine(record: MachineRecord, lease: RegistryLease): Promise<void> {
     const key = this.keys.machine(record.id);
@@ -369,7 +374,13 @@ export class Registry {
       const sameHost = other && other.bootId === record.bootId && other.hostname === record.hostname;
       if (!sameHost) throw new DuplicateMachineError(record.id, other ?? { publicIp: '', hostname: '' });
       this.log.info('taking over presence left by an earlier run of this machine', { machine: record.id });
-      await this.conn.call('revoke stale lease', () => this.client.leaseClient.leaseRevoke({ ID: kv.lease }));
+      const swapped = await this.conn.call(`take over machine ${record.id}`, () =>
+        this.client
+          .if(key, 'Mod', '==', kv.mod_revision)
+          .then(this.client.put(key).value(encode(record)).lease(lease.id))
+          .commit(),
+      );
+      if (swapped.succeeded) return;
     }
     throw new RegistryConflictError(`machine ${record.id} presence kept changing; try again`);
   }
@@ -403,6 +414,19 @@ export class Registry {
 
   async deleteMetadata(machine: string, key: string): Promise<void> {
     await this.conn.call('delete metadata', () => this.client.delete().key(this.keys.metadata(machine, key)));
+  }
+
+  /** Marks a machine drained (the engine moves its units away and places none there) or clears the mark. */
+  async setDraining(machine: string, draining: boolean): Promise<void> {
+    const key = this.keys.drain(machine);
+    if (draining) await this.conn.call('drain machine', () => this.client.put(key).value(encode({ since: new Date().toISOString() })));
+    else await this.conn.call('undrain machine', () => this.client.delete().key(key));
+  }
+
+  /** IDs of the machines marked drained (present or not). */
+  async listDraining(): Promise<string[]> {
+    const page = await this.listPrefix(this.keys.drainPrefix);
+    return page.items.filter((kv) => this.tryDecode(decode.drain, kv.key, kv.value)).map((kv) => kv.key.slice(this.keys.drainPrefix.length));
   }
 
   /** Dynamic metadata of every machine: machine -> key -> value. */

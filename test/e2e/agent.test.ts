@@ -203,9 +203,75 @@ describe.skipIf(skipWithoutNodes('flotillad e2e tests (test/e2e/agent.test.ts)')
     expect(await sh(node, 'systemctl', 'show', '-p', 'MainPID', '--value', 'e2e-replace.service')).toBe(pid);
   });
 
-  it('on SIGTERM stops and unloads every unit it runs and withdraws the machine', async () => {
+  it('systemctl restart and kill -s KILL of flotillad (not the engine leader) stop nothing and move nothing; states are republished', async () => {
+    const leader = (await registry.getLeader())?.id;
+    const node = nodes.find((n) => n.machineId !== leader)!;
+    // This file's agent_ttl (3 s) is shorter than RestartSec (2 s) plus a start
+    // under tsx: give this node the margin a real one has (default 30 s).
+    await node.exec(['sh', '-c', 'echo agent_ttl=15 >> /etc/flotilla/flotilla.conf']);
+    const firstLease = (await registry.getRaw(registry.keys.machine(node.machineId)))?.lease;
+    await node.exec(['systemctl', 'restart', 'flotillad.service'], { timeoutMs: 60_000 });
+    await eventually(async () => {
+      const kv = await registry.getRaw(registry.keys.machine(node.machineId));
+      return kv !== undefined && kv.lease !== firstLease;
+    }, 'flotillad back with agent_ttl=15');
+    const names = Array.from({ length: 100 }, (_, i) => `e2e-r-${String(i).padStart(3, '0')}.service`);
+    await registry.createUnits(
+      names.map((n) => unit(n, 'ExecStart=/bin/sleep infinity', `[X-Fleet]\nMachineID=${node.machineId}\n`)),
+      { desiredState: 'launched' },
+    );
+    const mainPids = async (): Promise<Map<string, string>> => {
+      const out = await sh(node, 'systemctl', 'show', '-p', 'Id', '-p', 'MainPID', '-p', 'ActiveState', ...names);
+      const pids = new Map<string, string>();
+      for (const block of out.split('\n\n')) {
+        const f = Object.fromEntries(block.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+        if (f['Id'] && f['ActiveState'] === 'active') pids.set(f['Id'], f['MainPID'] ?? '');
+      }
+      return pids;
+    };
+    await eventually(async () => (await mainPids()).size === 100, '100 units active on the node', 60_000);
+    await eventually(async () => (await registry.listStates()).filter((s) => names.includes(s.unit) && s.activeState === 'active').length === 100, 'states');
+    const pids = await mainPids();
+    const schedule = async (): Promise<string[]> =>
+      (await registry.listPrefix(registry.keys.schedulePrefix)).items.map((kv) => `${kv.key}@${kv.modRevision}`).sort();
+    const decisions = await schedule();
+    const key = registry.keys.machine(node.machineId);
+    const revision = async (): Promise<number> => Number((await registry.client.kv.range({ key: Buffer.from(key) })).header.revision);
+    const before = await revision();
+
+    for (const how of [['restart'], ['kill', '-s', 'KILL']]) {
+      const lease = (await registry.getRaw(key))?.lease;
+      const daemonPid = await sh(node, 'systemctl', 'show', '-p', 'MainPID', '--value', 'flotillad.service');
+      await node.exec(['systemctl', ...how, 'flotillad.service'], { timeoutMs: 60_000 });
+      // a new run (systemd restarts a killed one after RestartSec) took the machine over and republished every state
+      await eventually(async () => {
+        const pid = await sh(node, 'systemctl', 'show', '-p', 'MainPID', '--value', 'flotillad.service');
+        const now = (await registry.getRaw(key))?.lease;
+        if (pid === daemonPid || pid === '0' || now === undefined || now === lease) return false;
+        const states = (await registry.listPrefix(registry.keys.statesPrefix)).items.filter((kv) => kv.key.includes('/e2e-r-'));
+        return states.length === 100 && states.every((kv) => kv.lease === now);
+      }, `flotillad back after ${how.join(' ')}, states republished`, 30_000);
+      expect(await mainPids(), `units after ${how.join(' ')}`).toEqual(pids);
+    }
+    expect(await schedule()).toEqual(decisions);
+    const after = await revision();
+    for (let rev = before; rev <= after; rev++) {
+      const res = await registry.client.kv.range({ key: Buffer.from(key), revision: String(rev) });
+      expect(res.kvs.length, `machine record at revision ${rev}`).toBe(1);
+    }
+    await registry.destroyUnits(names);
+  });
+
+  it('with shutdown=drain, SIGTERM stops and unloads every unit it runs and withdraws the machine', async () => {
     const node = nodes[0]!;
     const before = (await registry.listMachines()).length;
+    // shutdown is applied by a reload (SIGHUP), as an operator would before taking a machine out
+    await node.exec(['sh', '-c', 'echo shutdown=drain >> /etc/flotilla/flotilla.conf']);
+    await node.exec(['systemctl', 'reload', 'flotillad.service']);
+    await eventually(
+      async () => (await sh(node, 'journalctl', '-u', 'flotillad.service', '-o', 'cat', '--grep', 'applied.*shutdown')).includes('shutdown'),
+      'shutdown=drain applied',
+    );
     await node.exec(['systemctl', 'stop', 'flotillad.service'], { timeoutMs: 60_000 });
     await eventually(async () => (await registry.listMachines()).length === before - 1, 'machine withdrawn');
     const left = await sh(node, 'sh', '-c', 'ls /run/flotilla/units 2>/dev/null | wc -l');

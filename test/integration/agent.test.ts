@@ -199,6 +199,76 @@ describe('agent', () => {
     expect(await registry.listStates()).toEqual([]);
   });
 
+  it('a stop without purge (shutdown=keep) and a new run move nothing: units not restarted, machine never absent, states republished', async () => {
+    const registry = testRegistry(etcd.endpoints);
+    cleanups.push(() => registry.close());
+    const systemd = new FakeSystemd();
+    const first = new Agent({ registry, systemd, machine: machine(), ttlSeconds: 10, batchDelayMs: 1 });
+    await first.start();
+    // Another daemon leads the engine, and it keeps running throughout.
+    const engine = new Engine({ registry, id: 'engine', leaseTtlSeconds: 5, batchDelayMs: 1 });
+    engine.start();
+    cleanups.push(() => engine.stop());
+    const names = ['k1.service', 'k2.service', 'k3.service'];
+    await registry.createUnits(names.map((n) => unit(n)), { desiredState: 'launched' });
+    await eventually(async () => (await registry.listStates()).filter((s) => s.activeState === 'active').length === 3, 'all active');
+    const schedule = async (): Promise<string[]> =>
+      (await registry.listPrefix(registry.keys.scheduleOf(ID))).items.map((kv) => `${kv.key}@${kv.modRevision}`).sort();
+    const decisions = await schedule();
+    expect(decisions).toHaveLength(3);
+    const key = registry.keys.machine(ID);
+    const before = Number((await registry.client.kv.range({ key: Buffer.from(key) })).header.revision);
+    const oldLease = (await registry.getRaw(key))?.lease;
+
+    await first.stop({ purge: false });
+    expect(systemd.running()).toEqual(names);
+    // Time for the engine to act on an absent machine, as systemd's RestartSec would give it.
+    await new Promise((r) => setTimeout(r, 500));
+    const callsBefore = systemd.calls.length;
+    const second = new Agent({ registry, systemd, machine: machine(), ttlSeconds: 10, batchDelayMs: 1 });
+    await second.start();
+    cleanups.push(() => second.stop({ purge: false }));
+    await eventually(async () => (await registry.listStates()).every((s) => s.activeState === 'active' && s.unit.startsWith('k')), 'states');
+    await eventually(async () => {
+      const kvs = (await registry.listPrefix(registry.keys.statesPrefix)).items;
+      return kvs.length === 3 && kvs.every((kv) => kv.lease !== oldLease);
+    }, 'states republished under the new lease');
+    await second.whenIdle();
+
+    expect(systemd.running()).toEqual(names);
+    expect(systemd.calls.slice(callsBefore).filter((c) => /^(start|stop|remove) /.test(c))).toEqual([]);
+    expect(await schedule()).toEqual(decisions);
+    const after = Number((await registry.client.kv.range({ key: Buffer.from(key) })).header.revision);
+    for (let rev = before; rev <= after; rev++) {
+      const res = await registry.client.kv.range({ key: Buffer.from(key), revision: String(rev) });
+      expect(res.kvs.length, `machine record at revision ${rev}`).toBe(1);
+    }
+  });
+
+  it('on purge (shutdown=drain) every unit already runs on another machine when the stop returns', async () => {
+    const registry = testRegistry(etcd.endpoints);
+    cleanups.push(() => registry.close());
+    const systemd = new FakeSystemd();
+    const agent = new Agent({ registry, systemd, machine: machine(), ttlSeconds: 10, batchDelayMs: 1 });
+    await agent.start();
+    const engine = new Engine({ registry, id: 'engine', leaseTtlSeconds: 5, batchDelayMs: 1 });
+    engine.start();
+    cleanups.push(() => engine.stop());
+    const names = ['m1.service', 'm2.service', 'm3.service'];
+    await registry.createUnits(names.map((n) => unit(n)), { desiredState: 'launched' });
+    await eventually(() => systemd.running().length === 3, 'running here');
+    const OTHER = 'b'.repeat(32);
+    const otherSystemd = new FakeSystemd();
+    const other = new Agent({ registry, systemd: otherSystemd, machine: machine(OTHER), ttlSeconds: 10, batchDelayMs: 1 });
+    await other.start();
+    cleanups.push(() => other.stop({ purge: false }));
+    await agent.stop({ purge: true });
+    expect(otherSystemd.running()).toEqual(names);
+    expect(systemd.running()).toEqual([]);
+    expect((await registry.listMachines()).map((m) => m.id)).toEqual([OTHER]);
+    expect(await registry.listDraining()).toEqual([]);
+  });
+
   it('refuses a duplicate machine ID with a clear message', async () => {
     const { registry } = await cluster();
     const other = new Agent({

@@ -78,7 +78,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await daemon?.stop({ purge: false });
+  await daemon?.stop({ shutdown: 'keep' });
   if (cluster) {
     await cluster.close();
     rmSync(cluster.dir, { recursive: true, force: true });

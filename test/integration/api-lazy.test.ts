@@ -91,7 +91,7 @@ describe('the API cache is built on first use', () => {
         },
       },
     });
-    cleanups.push(() => daemon.stop({ purge: false }));
+    cleanups.push(() => daemon.stop({ shutdown: 'keep' }));
     const received = (): number => watchEventsReceived(daemon.registry);
 
     // Local routes and a scrape do not start the cluster view.

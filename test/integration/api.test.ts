@@ -81,7 +81,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await daemon?.stop({ purge: false });
+  await daemon?.stop({ shutdown: 'keep' });
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -222,7 +222,7 @@ describe('flotillad reload', () => {
       writeFileSync(conf, 'agent_ttl=soon\n');
       await expect(daemon.reload()).rejects.toThrow(/agent_ttl/);
     } finally {
-      await daemon.stop({ purge: false });
+      await daemon.stop({ shutdown: 'keep' });
     }
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records).toContainEqual(expect.objectContaining({ level: 'error', msg: 'configuration reload failed', error: expect.stringMatching(/agent_ttl/) }));

@@ -48,7 +48,7 @@ describe('flotillad reload', () => {
     });
     cleanups.push(() => spy.mockRestore());
     const daemon = await startDaemon({ config: { file: conf, env: {} }, systemd: new FakeSystemd() });
-    cleanups.push(() => daemon.stop({ purge: false }));
+    cleanups.push(() => daemon.stop({ shutdown: 'keep' }));
     const logged = (): LogLine[] =>
       lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine).filter((l) => l.component === 'flotillad');
 

@@ -158,7 +158,7 @@ describe('DNS front', () => {
       systemd: new FakeSystemd(),
       log: silentLogger,
     });
-    cleanups.push(() => daemon.stop({ purge: false }));
+    cleanups.push(() => daemon.stop({ shutdown: 'keep' }));
     expect(daemon.dns).toBeDefined();
     const resolver = new Resolver({ timeout: 1_000, tries: 2 });
     resolver.setServers([`127.0.0.1:${daemon.dns!.port}`]);
@@ -187,7 +187,7 @@ describe('DNS front', () => {
     const base = `etcd_servers=${etcd.endpoints.join(',')}\netcd_key_prefix=${prefix}\nmachine_id_file=${path.join(dir, 'machine-id')}\ndisable_engine=true\n`;
     writeFileSync(conf, base);
     const daemon = await startDaemon({ config: { file: conf, env: {} }, systemd: new FakeSystemd(), log: silentLogger });
-    cleanups.push(() => daemon.stop({ purge: false }));
+    cleanups.push(() => daemon.stop({ shutdown: 'keep' }));
     expect(daemon.dns).toBeUndefined();
     const d = Discovery.connect({ endpoints: etcd.endpoints, prefix, requestTimeoutMs: 5_000 });
     cleanups.push(() => d.close());

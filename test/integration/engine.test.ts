@@ -107,6 +107,37 @@ describe('engine', () => {
     expect(elapsed).toBeLessThan((ttl + 1) * 1000 + 1000);
   });
 
+  it('moves every unit off a drained machine that stays present, places nothing there, and places there again once undrained', async () => {
+    const { registry, hollow } = await setup(3);
+    const engine = startEngine(registry, 'e1');
+    const units = Array.from({ length: 6 }, (_, i) => unit(`d-${i}.service`));
+    await registry.createUnits(units, { desiredState: 'launched' });
+    await hollow.waitAcked(units.map((u) => u.name), 10_000);
+    const target = hollow.ids[0]!;
+    const before = await decisionsByUnit(registry);
+    const onTarget = [...before].filter(([, ms]) => ms[0] === target).map(([u]) => u);
+    expect(onTarget.length).toBe(2);
+    for (const u of onTarget) hollow.ackedAt.delete(u);
+    await registry.setDraining(target, true);
+    expect(await registry.listDraining()).toEqual([target]);
+    for (let i = 0; i < 200 && (await registry.listDecisions()).some((d) => d.machine === target); i++) await new Promise((r) => setTimeout(r, 50));
+    await hollow.waitAcked(onTarget, 10_000);
+    expect((await registry.listMachines()).map((m) => m.id)).toContain(target);
+    const after = await decisionsByUnit(registry);
+    for (const [u, ms] of before) if (ms[0] !== target) expect(after.get(u)).toEqual(ms);
+    // a new unit goes elsewhere, though the drained machine is now the least loaded
+    await registry.createUnits([unit('d-new.service')], { desiredState: 'launched' });
+    await hollow.waitAcked(['d-new.service'], 10_000);
+    expect((await decisionsByUnit(registry)).get('d-new.service')?.[0]).not.toBe(target);
+    // undrained, it takes the next unit (the least loaded)
+    await registry.setDraining(target, false);
+    await until(() => engine.reconciler !== undefined, 5_000);
+    await new Promise((r) => setTimeout(r, 200));
+    await registry.createUnits([unit('d-back.service')], { desiredState: 'launched' });
+    await hollow.waitAcked(['d-back.service'], 10_000);
+    expect((await decisionsByUnit(registry)).get('d-back.service')).toEqual([target]);
+  });
+
   it("takes over within the lease TTL when the leader's process is killed", async () => {
     const ttl = 2;
     const { registry, hollow } = await setup(2);

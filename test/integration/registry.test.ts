@@ -196,6 +196,31 @@ describe('machines', () => {
     await fresh.revoke();
   });
 
+  it('takes over presence left by an earlier run in one transaction: no revision shows the machine absent, old states stay', async () => {
+    const r = registry();
+    const key = r.keys.machine('m4');
+    const old = await r.grantLease(30);
+    await r.registerMachine(machine('m4'), old);
+    const state = { unit: 'x.service', machine: 'm4', hash: 'h', loadState: 'loaded', activeState: 'active', subState: 'running', since: '' };
+    await r.publishStates([state], old);
+    const before = Number((await r.client.kv.range({ key: Buffer.from(key) })).header.revision);
+    old.release(); // the earlier run was killed: no withdrawal, no revoke
+    const fresh = await r.grantLease(30);
+    await r.registerMachine(machine('m4'), fresh);
+    const after = Number((await r.client.kv.range({ key: Buffer.from(key) })).header.revision);
+    expect(after).toBeGreaterThan(before);
+    // Every revision in between holds the record: the engine never sees the machine gone.
+    for (let rev = before; rev <= after; rev++) {
+      const res = await r.client.kv.range({ key: Buffer.from(key), revision: String(rev) });
+      expect(res.kvs.length, `machine record at revision ${rev}`).toBe(1);
+    }
+    expect((await r.getRaw(key))?.lease).toBe(fresh.id);
+    // The states the earlier run published stay until the agent republishes them (or the old lease expires).
+    expect((await r.listStates()).map((s) => s.unit)).toEqual(['x.service']);
+    await r.client.leaseClient.leaseRevoke({ ID: old.id }).catch(() => undefined);
+    await fresh.revoke();
+  });
+
   it('reports the presence of every machine, an unreadable record as present without its record', async () => {
     const r = registry();
     const lease = await r.grantLease(30);

@@ -57,6 +57,12 @@ describe('daemon configuration', () => {
     expect(() => loadConfig({ file: path.join(dir, 'missing.conf'), env: {} })).toThrow(/cannot read configuration file/);
   });
 
+  it('reads shutdown: keep by default (units run on over a restart), or drain', () => {
+    expect(loadConfig({ env: {} }).shutdown).toBe('keep');
+    expect(loadConfig({ file: file('shutdown=drain\n'), env: {} }).shutdown).toBe('drain');
+    expect(() => loadConfig({ env: { FLOTILLA_SHUTDOWN: 'purge' } })).toThrow(/environment FLOTILLA_SHUTDOWN \(shutdown\): "purge" is neither keep nor drain/);
+  });
+
   it('warns about unknown options instead of failing', () => {
     const warnings: string[] = [];
     loadConfig({ file: file('colour=blue\n'), env: {}, warn: (w) => warnings.push(w) });

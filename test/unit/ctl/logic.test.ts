@@ -83,6 +83,20 @@ describe('judging a wait', () => {
     expect(judge(t, obs({}), machines)).toEqual({ status: 'done', message: 'Destroyed a.service' });
   });
 
+  it('drain (awayFrom) waits until the unit left the machine, then for it elsewhere; pending once off is done', () => {
+    const N = 'bbbbbbbb0000';
+    const t: WaitTarget = { unit: 'a.service', goal: 'launched', awayFrom: M };
+    // still decided there, or still running there after its decision moved
+    expect(judge(t, obs({ decisions: decided('launched'), states: [state({})] }), machines)).toEqual({ status: 'waiting', why: 'still on aaaaaaaa.../10.0.0.1' });
+    const moved = [{ unit: 'a.service', machine: N, hash: 'h1', state: 'launched' as const }];
+    expect(judge(t, obs({ decisions: moved, states: [state({})] }), machines).status).toBe('waiting');
+    expect(judge(t, obs({ decisions: moved, states: [state({ machine: N })] }), machines)).toEqual({ status: 'done', message: 'Unit a.service launched on bbbbbbbb...' });
+    expect(judge(t, obs({ pending: { unit: 'a.service', reason: 'no live machine matches MachineID=aaaaaaaa', since: '' } }), machines)).toEqual({
+      status: 'done',
+      message: 'Unit a.service off aaaaaaaa.../10.0.0.1, pending: no live machine matches MachineID=aaaaaaaa',
+    });
+  });
+
   it('a global unit is judged on each of its machines', () => {
     const t: WaitTarget = { unit: 'a.service', goal: 'launched', hash: 'h1', global: true, machines: [M, 'bbbbbbbb0000'] };
     expect(judge(t, obs({ states: [state({})] }), machines)).toEqual({ status: 'waiting', why: 'not yet launched on bbbbbbbb...' });
@@ -263,7 +277,7 @@ describe('completion scripts', () => {
 
   it('lists the visible commands and their flags, never the hidden helpers as commands', () => {
     const script = bashCompletion(spec);
-    expect(script).toMatch(/local commands="list-machines list-unit-files list-units submit load start stop unload restart destroy cat status journal announce services completion version help"/);
+    expect(script).toMatch(/local commands="list-machines list-unit-files list-units submit load start stop unload restart destroy drain undrain cat status journal announce services completion version help"/);
     expect(script).toContain('start) flags="--no-block --block-attempts --replace --allow-unknown-keys --help"; kind="units-or-files"');
     expect(script).toContain('__complete-units');
     expect(script).toContain('complete -o filenames -F _flotctl flotctl');
