@@ -84,8 +84,9 @@ export class PlanCommitter {
     let deposed = false;
     const phases: Step[][] = [[], [], []];
     plan.forEach((op, index) => {
-      const phase = op.type === 'unplace' || op.type === 'clear-pending' ? 0 : op.type === 'place' && op.from !== undefined && op.from !== op.decision.machine ? 1 : 2;
-      phases[phase]!.push(this.step(op, index));
+      const removes = op.type === 'unplace' || op.type === 'clear-pending';
+      const moves = op.type === 'place' && op.from !== undefined && op.from !== op.decision.machine;
+      phases[removes ? 0 : moves ? 1 : 2]!.push(this.step(op, index));
     });
     for (const steps of phases) {
       // The leader compare is one of etcd's limit on compares; ops and compares are limited separately.
