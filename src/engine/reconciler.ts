@@ -51,7 +51,16 @@ export interface EngineStats {
   echoMs: number;
   /** Time to fill the caches when this engine became leader. */
   listMs: number;
+  /** Plan transactions refused because a decision changed since the pass read it. */
+  stale: number;
+  /** Passes whose own writes had not come back within ECHO_WAIT_MS. */
+  echoTimeouts: number;
 }
+
+/** How long a pass waits for its own writes to come back through the watches. */
+const ECHO_WAIT_MS = 2_000;
+/** Refused plans in a row re-planned at once; past that the loop backs off. */
+const MAX_STALE_STREAK = 3;
 
 interface ParsedRequirements {
   hash: string;
@@ -72,6 +81,8 @@ export class EngineReconciler {
     commitMs: 0,
     echoMs: 0,
     listMs: 0,
+    stale: 0,
+    echoTimeouts: 0,
   };
   private readonly log: Logger;
   private readonly units: Informer<UnitRecord>;
@@ -87,6 +98,7 @@ export class EngineReconciler {
   private readonly listeners: (() => void)[] = [];
   /** Revisions of our own plan transactions not yet seen coming back. */
   private readonly ownRevisions = new Set<number>();
+  private staleStreak = 0;
 
   constructor(private readonly opts: EngineReconcilerOptions) {
     const r = opts.registry;
@@ -141,6 +153,8 @@ export class EngineReconciler {
     const started = performance.now();
     await Promise.all(this.informers.map((inf) => inf.start()));
     this.stats.listMs = performance.now() - started;
+    // Decisions written before placement keys existed get theirs now.
+    await this.opts.registry.repairPlacements(this.opts.token);
     // No pass on half-filled caches: kicks count from here.
     this.loop.start();
   }
@@ -171,9 +185,13 @@ export class EngineReconciler {
     const scheduled = performance.now();
     this.stats.buildMs += built - started;
     this.stats.scheduleMs += scheduled - built;
+    // Each op names the machine the unit is decided onto as this pass saw it;
+    // the commit compares that with the unit's placement key, so a pass made
+    // from a stale cache is refused rather than deciding a unit twice.
     const ops: PlanOp[] = [];
-    for (const s of stray) ops.push({ type: 'unplace', machine: s.machine, unit: s.unit });
-    for (const u of plan.unplace) ops.push({ type: 'unplace', machine: u.machine, unit: u.unit });
+    for (const s of stray) ops.push({ type: 'unplace', machine: s.machine, unit: s.unit, stray: true });
+    const placing = new Set(plan.place.map((p) => p.unit));
+    for (const u of plan.unplace) if (!placing.has(u.unit)) ops.push({ type: 'unplace', machine: u.machine, unit: u.unit });
 
     const desired = new Map(state.units.map((u) => [u.name, u.desiredState]));
     const decide = (unit: string, machine: string): DecisionRecord => ({
@@ -182,16 +200,16 @@ export class EngineReconciler {
       hash: hashes.get(unit) ?? '',
       state: desired.get(unit) === 'loaded' ? 'loaded' : 'launched',
     });
-    for (const p of plan.place) ops.push({ type: 'place', decision: decide(p.unit, p.machine) });
+    for (const p of plan.place) ops.push({ type: 'place', decision: decide(p.unit, p.machine), from: state.decisions.get(p.unit) });
     // Kept decisions whose desired state or file changed are rewritten, so
     // the agent (which reads only its own decisions) sees the change.
-    const moved = new Set([...plan.unplace.map((u) => u.unit), ...stray.map((s) => s.unit)]);
+    const moved = new Set(plan.unplace.map((u) => u.unit));
     for (const [unit, machine] of state.decisions) {
-      if (moved.has(unit)) continue;
+      if (moved.has(unit) || placing.has(unit)) continue;
       const current = this.decisions.get(`${machine}/${unit}`);
       const want = decide(unit, machine);
       if (current && desired.get(unit) !== 'inactive' && (current.hash !== want.hash || current.state !== want.state)) {
-        ops.push({ type: 'place', decision: want });
+        ops.push({ type: 'place', decision: want, from: machine });
       }
     }
 
@@ -216,10 +234,16 @@ export class EngineReconciler {
       const committed = performance.now();
       this.stats.commitMs += committed - commitStart;
       this.stats.txns += res.txns;
-      this.stats.placed += plan.place.length;
-      this.stats.unplaced += plan.unplace.length + stray.length;
-      // Our own writes come back through the watches: wait for them, so the
-      // next pass does not plan the same changes again.
+      ops.forEach((op, i) => {
+        if (!res.opRevisions[i]) return;
+        const moves = op.type === 'place' && op.from !== undefined && op.from !== op.decision.machine;
+        if (op.type === 'place' && op.from !== op.decision.machine) this.stats.placed++;
+        if (op.type === 'unplace' || moves) this.stats.unplaced++;
+      });
+      // Our own writes come back through the watches: wait for them (bounded),
+      // so the next pass does not plan the same changes again. Correctness
+      // does not rest on this wait: a pass planned from caches that lag is
+      // refused by the placement compares and planned again.
       if (this.ownRevisions.size > 10_000) this.ownRevisions.clear();
       for (const rev of res.opRevisions) this.ownRevisions.add(rev);
       let decisionRev = 0;
@@ -229,13 +253,21 @@ export class EngineReconciler {
         if (op.type === 'place' || op.type === 'unplace') decisionRev = Math.max(decisionRev, rev);
         else pendingRev = Math.max(pendingRev, rev);
       });
-      // (A delete of a key already gone makes no event; then the wait times
-      // out and the next pass simply plans from what the caches say.)
+      // After a refusal, wait for the caches to reach the revision that refused
+      // it: the next pass then sees what changed behind this one.
+      if (res.stale > 0) decisionRev = Math.max(decisionRev, res.revision);
+      // (A delete of a key already gone, a stray's, makes no event; then the
+      // wait times out and the next pass plans from what the caches say.)
       await Promise.all([
-        this.decisions.waitForRevision(decisionRev, 2_000),
-        this.pending.waitForRevision(pendingRev, 2_000),
-      ]).catch(() => undefined);
+        this.decisions.waitForRevision(decisionRev, ECHO_WAIT_MS),
+        this.pending.waitForRevision(pendingRev, ECHO_WAIT_MS),
+      ]).catch((err: unknown) => {
+        this.stats.echoTimeouts++;
+        this.log.debug('own writes not seen in time; the next pass may be refused and re-planned', { error: (err as Error).message });
+      });
       this.stats.echoMs += performance.now() - committed;
+      if (res.stale > 0) await this.replan(res.stale);
+      else this.staleStreak = 0;
       this.log.debug('plan committed', {
         placed: plan.place.length,
         unplaced: plan.unplace.length,
@@ -245,6 +277,23 @@ export class EngineReconciler {
     }
     this.stats.passes++;
     this.stats.lastPassMs = performance.now() - started;
+  }
+
+  /**
+   * A plan was refused because a unit's decision was not what the pass saw:
+   * repair placement keys (older data, hand edits) and plan again at once,
+   * a few times; past that, fail the pass so the loop backs off.
+   */
+  private async replan(refused: number): Promise<void> {
+    this.stats.stale += refused;
+    this.staleStreak++;
+    const repaired = await this.opts.registry.repairPlacements(this.opts.token);
+    this.log.info('plan refused: a decision changed since the pass read it; planning again', { refused, repaired });
+    if (this.staleStreak > MAX_STALE_STREAK) {
+      this.staleStreak = 0;
+      throw new Error(`plans refused ${MAX_STALE_STREAK + 1} times in a row: decisions keep changing behind the engine`);
+    }
+    this.kick();
   }
 
   /** The scheduler's input, built from the caches. */
@@ -275,12 +324,12 @@ export class EngineReconciler {
       machines.push({ id: m.id, metadata: { ...m.metadata, ...dynamic.get(m.id) } });
     }
     // A unit decided onto two machines (only possible through manual edits)
-    // keeps its first decision; the rest, and decisions for units that no
-    // longer exist, are stray and removed.
+    // keeps its first decision; the rest are stray and removed. Decisions of
+    // units that no longer exist stay in: the scheduler unplaces them.
     const decisions = new Map<string, string>();
     const stray: { unit: string; machine: string }[] = [];
     for (const d of this.decisions.values()) {
-      if (!hashes.has(d.unit) || decisions.has(d.unit)) stray.push({ unit: d.unit, machine: d.machine });
+      if (decisions.has(d.unit)) stray.push({ unit: d.unit, machine: d.machine });
       else decisions.set(d.unit, d.machine);
     }
     units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -3,6 +3,7 @@ export { connect, mapError, DEFAULT_REQUEST_TIMEOUT_MS, type Connection, type Co
 export * from './errors.js';
 export { Informer, watchEventsReceived, type InformerEvent, type InformerHandler } from './informer.js';
 export { DEFAULT_PREFIX, Keys, LAYOUT_VERSION, normalizePrefix } from './keys.js';
+export { placementValue, type PlanOp, type PlanResult } from './plan.js';
 export { formatLeaseId, type RegistryLease } from './lease.js';
 export { listDuplicates, machineHolder, machinePresence, reportDuplicate, withdrawDuplicate } from './machines.js';
 export * from './records.js';
@@ -12,8 +13,6 @@ export {
   type CreateResult,
   type LeaderToken,
   type Paged,
-  type PlanOp,
-  type PlanResult,
   type RawKV,
   type RegistryOptions,
   type UnitWithState,

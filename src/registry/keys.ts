@@ -89,6 +89,17 @@ export class Keys {
     return `${this.scheduleOf(machine)}${unit}`;
   }
 
+  /**
+   * Where each non-global unit is decided, written with its decision in one
+   * transaction and compared by every plan that changes it: `placement/<unit>`.
+   */
+  get placementPrefix(): string {
+    return `${this.prefix}placement/`;
+  }
+  placement(unit: string): string {
+    return `${this.placementPrefix}${unit}`;
+  }
+
   /** Why the engine could not place a unit: `pending/<unit>`. */
   get pendingPrefix(): string {
     return `${this.prefix}pending/`;

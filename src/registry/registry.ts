@@ -3,10 +3,10 @@
 import type { Etcd3, IOperation } from 'etcd3';
 import type * as RPC from 'etcd3/lib/rpc.js';
 import { silentLogger, type Logger } from '../log.js';
+import { chunkBy, inParallel } from './batch.js';
 import { connect, type Connection, type ConnectionOptions } from './connection.js';
 import {
   DuplicateMachineError,
-  NotLeaderError,
   RegistryConflictError,
   SchemaTooNewError,
   UnitExistsError,
@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import { Keys, LAYOUT_VERSION, prefixEnd } from './keys.js';
 import { grantLease, type RegistryLease } from './lease.js';
+import { PlanCommitter, type PlanOp, type PlanResult } from './plan.js';
 import {
   DecodeError,
   decode,
@@ -64,22 +65,6 @@ export interface LeaderToken {
   readonly lease: RegistryLease;
 }
 
-/** One change in a plan the engine commits. */
-export type PlanOp =
-  | { type: 'place'; decision: DecisionRecord }
-  | { type: 'unplace'; machine: string; unit: string }
-  | { type: 'pending'; record: PendingRecord }
-  | { type: 'clear-pending'; unit: string };
-
-export interface PlanResult {
-  /** Transactions used. */
-  txns: number;
-  /** Revision of the last one (0 for an empty plan). */
-  revision: number;
-  /** The revision at which each op of the plan was committed, in plan order. */
-  opRevisions: number[];
-}
-
 export interface Paged<T> {
   items: T[];
   /** The etcd revision the whole listing was read at. */
@@ -100,13 +85,12 @@ const LIST_PAGE = 2_000;
 const CAS_ATTEMPTS = 8;
 /** Requests of one batch operation in flight at once. */
 const WRITE_CONCURRENCY = 8;
-/** Plan transactions in flight at once (etcd shares one fsync among concurrent ones). */
-const PLAN_CONCURRENCY = 8;
 
 export class Registry {
   readonly keys: Keys;
   readonly log: Logger;
   private readonly maxTxnOps: number;
+  private readonly plans: PlanCommitter;
 
   constructor(
     readonly conn: Connection,
@@ -115,6 +99,7 @@ export class Registry {
     this.keys = new Keys(opts.prefix);
     this.log = opts.logger ?? silentLogger;
     this.maxTxnOps = opts.maxTxnOps ?? 128;
+    this.plans = new PlanCommitter(conn, conn.client, this.keys, this.maxTxnOps);
   }
 
   static connect(opts: RegistryOptions): Registry {
@@ -478,56 +463,16 @@ export class Registry {
     return rec ? { ...rec, createRevision: kv.createRevision } : undefined;
   }
 
-  /**
-   * Commits a plan in as few transactions as etcd allows, each fenced on the
-   * leader key: once another engine leads, no further transaction commits
-   * and NotLeaderError is thrown. Removals commit before additions, so a
-   * moved or replaced unit is never decided onto two machines at once;
-   * within each phase, transactions touch disjoint keys and go in parallel.
-   */
-  async applyPlan(token: LeaderToken, plan: readonly PlanOp[]): Promise<PlanResult> {
-    const opRevisions = new Array<number>(plan.length).fill(0);
-    let txns = 0;
-    let revision = 0;
-    let deposed = false;
-    const removals: number[] = [];
-    const additions: number[] = [];
-    plan.forEach((op, i) => (op.type === 'unplace' || op.type === 'clear-pending' ? removals : additions).push(i));
-    for (const phase of [removals, additions]) {
-      const chunks: number[][] = [];
-      for (let i = 0; i < phase.length; i += this.maxTxnOps) chunks.push(phase.slice(i, i + this.maxTxnOps));
-      await inParallel(chunks, PLAN_CONCURRENCY, async (chunk) => {
-        if (deposed) return;
-        const ops = chunk.map((i) => this.planOp(plan[i]!));
-        const res = await this.conn.call('apply plan', () =>
-          this.client.if(this.keys.leader, 'Create', '==', token.createRevision).then(...ops).commit(),
-        );
-        txns++;
-        if (!res.succeeded) {
-          deposed = true;
-          return;
-        }
-        const rev = Number(res.header.revision);
-        revision = Math.max(revision, rev);
-        for (const i of chunk) opRevisions[i] = rev;
-      });
-      if (deposed) throw new NotLeaderError(`engine ${token.id} is no longer the leader; the rest of its plan was not written`);
-    }
-    return { txns, revision, opRevisions };
+  /** Commits a plan; see PlanCommitter.apply (plan.ts) for what is compared and in which order. */
+  applyPlan(token: LeaderToken, plan: readonly PlanOp[]): Promise<PlanResult> {
+    return this.plans.apply(token, plan);
   }
 
-  private planOp(op: PlanOp): IOperation {
-    const k = this.keys;
-    switch (op.type) {
-      case 'place':
-        return this.client.put(k.decision(op.decision.machine, op.decision.unit)).value(encode(op.decision));
-      case 'unplace':
-        return this.client.delete().key(k.decision(op.machine, op.unit));
-      case 'pending':
-        return this.client.put(k.pending(op.record.unit)).value(encode(op.record));
-      case 'clear-pending':
-        return this.client.delete().key(k.pending(op.unit));
-    }
+  /** Makes placement keys agree with the decisions (older data, hand edits); see PlanCommitter.repair. */
+  async repairPlacements(token: LeaderToken): Promise<number> {
+    const schedule = await this.listPrefix(this.keys.schedulePrefix);
+    const placements = await this.listPrefix(this.keys.placementPrefix, schedule.revision);
+    return this.plans.repair(token, schedule.items, placements.items);
   }
 
   async listDecisions(machine?: string): Promise<DecisionRecord[]> {
@@ -696,34 +641,6 @@ export class Registry {
       return undefined;
     }
   }
-}
-
-/** Runs fn over items with at most `limit` calls in flight; rejects with the first failure. */
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** Groups items into chunks whose summed weight stays within max. */
-function chunkBy<T>(items: readonly T[], weight: (item: T) => number, max: number): T[][] {
-  const out: T[][] = [];
-  let current: T[] = [];
-  let total = 0;
-  for (const item of items) {
-    const w = weight(item);
-    if (current.length > 0 && total + w > max) {
-      out.push(current);
-      current = [];
-      total = 0;
-    }
-    current.push(item);
-    total += w;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }
 
 function toRaw(kv: RPC.IKeyValue): RawKV {
