@@ -27,3 +27,8 @@ export function chunkBy<T>(items: readonly T[], weight: (item: T) => number, max
   if (current.length > 0) out.push(current);
   return out;
 }
+
+/** Times a compare-and-swap is retried before it is reported as a conflict. */
+export const CAS_ATTEMPTS = 8;
+/** Requests of one batch operation in flight at once. */
+export const WRITE_CONCURRENCY = 8;

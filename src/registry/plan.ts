@@ -10,7 +10,8 @@ import type { Connection } from './connection.js';
 import { NotLeaderError } from './errors.js';
 import { Keys } from './keys.js';
 import { encode, type DecisionRecord, type PendingRecord } from './records.js';
-import type { LeaderToken, RawKV } from './registry.js';
+import type { RawKV } from './kv.js';
+import type { LeaderToken } from './schedule.js';
 
 
 /**
