@@ -125,6 +125,8 @@ class ClusterView {
 
 export class ApiCache {
   private view: ClusterView | undefined;
+  /** The stop of a view dropped after idle: its watches may still deliver until it ends. */
+  private dropping: Promise<void> | undefined;
   private starting: Promise<ClusterView> | undefined;
   private inUse = 0;
   private lastUse = 0;
@@ -147,8 +149,9 @@ export class ApiCache {
   }
 
   /** Whether the cluster view is held and filled now. */
+  /** True while the cluster view's watches are open, until a drop has closed them. */
   get active(): boolean {
-    return this.view?.ready === true;
+    return this.view?.ready === true || this.dropping !== undefined;
   }
 
   /**
@@ -220,7 +223,8 @@ export class ApiCache {
     this.view = undefined;
     for (const l of this.listeners) l('reset', []);
     this.log.info('API cluster view dropped after idle', { idleMs: this.idleMs });
-    await v.stop();
+    this.dropping = v.stop().finally(() => (this.dropping = undefined));
+    await this.dropping;
   }
 
   async stop(): Promise<void> {
