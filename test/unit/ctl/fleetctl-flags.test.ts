@@ -88,6 +88,16 @@ describe("fleetctl v1.0.0's global flags", () => {
   });
 });
 
+describe("fleetctl's command flags", () => {
+  it('journal takes --sudo (flotillad reads the journal as root): the next check is reached', async () => {
+    expect(await run(['journal', '--sudo', 'a.service', '--lines', '-1'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'flotctl: --lines must be a whole number from 0 to 100000; see flotctl help journal\n',
+    });
+  });
+});
+
 describe('FLEETCTL_* variables beside FLOTCTL_*', () => {
   it('reads FLEETCTL_<FLAG>, and FLOTCTL_<FLAG> first', () => {
     expect(envDefault(flag('etcd-key-prefix'), { FLEETCTL_ETCD_KEY_PREFIX: '/fleet/' })).toBe('/fleet/');
