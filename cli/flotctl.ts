@@ -11,7 +11,7 @@ import { runFlotctl } from './flotctl/run.js';
 exitQuietlyOnClosedPipe();
 
 // Node has already turned bytes that are not UTF-8 into U+FFFD; refuse them rather than write them.
-const badText = invalidProcessText({ args: process.argv.length - 2, envPrefix: 'FLOTCTL_' });
+const badText = invalidProcessText({ args: process.argv.length - 2, envPrefix: ['FLOTCTL_', 'FLEETCTL_'] });
 if (badText) {
   process.stderr.write(`flotctl: ${badText}\n`);
   await exitWhenFlushed(2);

@@ -10,8 +10,8 @@ import { showBytes, utf8FaultOf } from './utf8.js';
 export interface ProcessTextOptions {
   /** How many trailing arguments are the program's own (process.argv.length - 2). */
   args: number;
-  /** Environment variables read as options, e.g. FLOTCTL_. */
-  envPrefix: string;
+  /** Environment variables read as options, e.g. FLOTCTL_ (flotctl: also fleetctl's FLEETCTL_). */
+  envPrefix: string | readonly string[];
   /** For tests: reads /proc/self/cmdline and /proc/self/environ. */
   read?: (file: string) => Uint8Array;
 }
@@ -43,9 +43,9 @@ export function invalidProcessText(opts: ProcessTextOptions): string | undefined
     const fault = utf8FaultOf(arg);
     if (fault) return `argument ${i + 1} is ${fault.message}: ${showBytes(arg)}`;
   }
-  const prefix = Buffer.from(opts.envPrefix);
+  const prefixes = (typeof opts.envPrefix === 'string' ? [opts.envPrefix] : opts.envPrefix).map((p) => Buffer.from(p));
   for (const entry of entries('/proc/self/environ') ?? []) {
-    if (!Buffer.from(entry.subarray(0, prefix.length)).equals(prefix)) continue;
+    if (!prefixes.some((prefix) => Buffer.from(entry.subarray(0, prefix.length)).equals(prefix))) continue;
     const eq = entry.indexOf(0x3d);
     const fault = utf8FaultOf(entry);
     if (fault) {

@@ -12,8 +12,10 @@ export const journal = defineCommand<{ unit: string; lines: number; follow: bool
       .positional('unit', { type: 'string', describe: 'unit name' })
       .option('lines', { alias: 'n', type: 'number', default: 10, describe: 'number of recent lines' })
       .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new lines (until interrupted)' })
-      .option('output', { type: 'string', default: 'short', choices: JOURNAL_OUTPUTS, describe: 'journalctl output format (-o)' }),
-  completion: { flags: ['--lines', '-n', '--follow', '-f', '--output'], args: 'units' },
+      .option('output', { type: 'string', default: 'short', choices: JOURNAL_OUTPUTS, describe: 'journalctl output format (-o)' })
+      // fleetctl ran journalctl over SSH, with sudo when asked; flotillad reads the journal as root
+      .option('sudo', { type: 'boolean', default: false, describe: "fleetctl's; accepted, no effect: flotillad reads the journal as root" }),
+  completion: { flags: ['--lines', '-n', '--follow', '-f', '--output', '--sudo'], args: 'units' },
   run: async (ctx, argv) => {
     const { name } = unitArg(argv.unit);
     if (!Number.isInteger(argv.lines) || argv.lines < 0 || argv.lines > 100_000) throw new UsageError('--lines must be a whole number from 0 to 100000');

@@ -5,7 +5,7 @@ import yargs, { type Argv } from 'yargs';
 import { CtlContext, type CtlContextOptions } from '../../src/ctl/context.js';
 import { CtlError, UsageError } from '../../src/ctl/errors.js';
 import type { CtlIO } from '../../src/ctl/io.js';
-import { GLOBAL_FLAGS, envDefault, envName, validateGlobals, type DriverName, type GlobalOptions } from '../../src/ctl/options.js';
+import { GLOBAL_FLAGS, GLOBAL_FLAG_NAMES, GLOBAL_VALUE_FLAGS, envBoolean, envDefault, envName, envValue, checkGlobalFlags, validateGlobals, type DriverName, type GlobalOptions } from '../../src/ctl/options.js';
 import { markOperands } from '../../src/ctl/operands.js';
 import { commandPosition, expandCommand, resolveCommandName, type CommandIndex } from '../../src/ctl/prefix.js';
 import { usageMessage } from '../../src/ctl/usage.js';
@@ -16,8 +16,8 @@ import type { RunState } from './common.js';
 const INDEX: CommandIndex = {
   visible: COMMANDS.filter((c) => !c.hidden).map((c) => c.name),
   hidden: COMMANDS.filter((c) => c.hidden).map((c) => c.name),
-  valueFlags: new Set(GLOBAL_FLAGS.filter((f) => f.type !== 'boolean').map((f) => f.flag)),
-  knownFlags: new Set([...GLOBAL_FLAGS.map((f) => f.flag), 'help', 'h', ...COMMANDS.flatMap((c) => c.completion.flags.map((f) => f.replace(/^--?/, '')))]),
+  valueFlags: GLOBAL_VALUE_FLAGS,
+  knownFlags: new Set([...GLOBAL_FLAG_NAMES, 'help', 'h', ...COMMANDS.flatMap((c) => c.completion.flags.map((f) => f.replace(/^--?/, '')))]),
 };
 
 function parser(env: CtlIO['env'], args: readonly string[]): Argv {
@@ -43,8 +43,10 @@ function parser(env: CtlIO['env'], args: readonly string[]): Argv {
     y = y.option(f.flag, {
       type: f.type,
       global: true,
-      describe: f.env === false ? f.describe : `${f.describe} [env ${envName(f.flag)}]`,
+      describe: f.env === false ? f.describe : `${f.describe} [env ${envName(f.flag)}, ${envName(f.flag, 'FLEETCTL_')}]`,
       ...(def !== undefined ? { default: def } : {}),
+      ...(f.aliases ? { alias: [...f.aliases] } : {}),
+      ...(f.coerce ? { coerce: f.coerce } : {}),
       ...(f.choices ? { choices: [...f.choices] } : {}),
     });
   }
@@ -78,8 +80,8 @@ function helpArgs(args: string[], at: number): string[] {
 
 function debugWanted(args: readonly string[], env: CtlIO['env']): boolean {
   if (args.includes('--debug')) return true;
-  const v = env[envName('debug')]?.trim().toLowerCase();
-  return v !== undefined && ['1', 'true', 'yes', 'on', 't'].includes(v);
+  const v = envValue({ flag: 'debug' }, env);
+  return v !== undefined && envBoolean(v.raw) === true;
 }
 
 /** Runs flotctl with these arguments (without the program name); resolves to the exit code. */
@@ -112,6 +114,7 @@ export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlCo
       if (helpText) io.out(helpText.endsWith('\n') ? helpText : `${helpText}\n`);
       return 0;
     }
+    checkGlobalFlags(parsed, io.env);
     const globals = globalsOf(parsed);
     validateGlobals(globals);
     ctx = new CtlContext(io, globals, opts);

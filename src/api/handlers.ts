@@ -1,7 +1,7 @@
 // The routes of the API: fleet's v1 resources under /fleet/v1 and /metrics.
 // Reads are answered from the cache; writes go through the Registry, and
 // answer once the cache shows them, so a client reads its own writes.
-import { onlyParams } from './query.js';
+import { onlyParams, withoutSystemParams } from './query.js';
 import type { IncomingMessage } from 'node:http';
 import { listDuplicates, type DesiredState, type DuplicateRecord, type Registry } from '../registry/index.js';
 import { parseUnitName, validateUnitName } from '../unit/index.js';
@@ -71,11 +71,12 @@ export class ApiHandlers {
     if (segments[0] !== 'fleet' || segments[1] !== 'v1' || segments.length < 3) throw notFound(`no such resource: ${path}`);
     const [resource, name, ...rest] = segments.slice(2);
     if (rest.length > 0 || !FLEET_RESOURCES.includes(resource!)) throw notFound(`no such resource: ${path}`);
+    const fleetQuery = withoutSystemParams(query);
     // fleet's resources are cluster-wide: they hold the cache's cluster view
     // (started here on first use, dropped after a while unused).
     await this.opts.cache.acquire();
     try {
-      return await this.fleet(req, method, path, resource!, name, query);
+      return await this.fleet(req, method, path, resource!, name, fleetQuery);
     } finally {
       this.opts.cache.release();
     }
@@ -106,10 +107,12 @@ export class ApiHandlers {
         }
         throw methodNotAllowed(['GET', 'PUT', 'DELETE']);
       case 'state':
-        if (name !== undefined) break;
         allow(method, ['GET']);
         await refuseBody(req);
-        return this.listStates(query);
+        if (name === undefined) return this.listStates(query);
+        validateUnitName(name);
+        onlyParams(query, []);
+        return this.getState(name);
       case 'machines':
         if (name !== undefined) break;
         if (method === 'GET') {
@@ -166,16 +169,20 @@ export class ApiHandlers {
     if (body['name'] !== undefined && body['name'] !== name) {
       throw badRequest(`name in the body (${JSON.stringify(body['name'])}) differs from the name in the URL (${name})`);
     }
+    const options = body['options'];
+    const noOptions = options === undefined || (Array.isArray(options) && options.length === 0);
     const state = body['desiredState'];
-    if (typeof state !== 'string' || !(DESIRED_STATES as readonly string[]).includes(state)) {
-      throw badRequest(`desiredState must be one of ${DESIRED_STATES.join(', ')}`);
+    // With options and no desiredState the unit is (re)written inactive, as
+    // fleet did: fleetctl submits so, and its --replace waits for the
+    // replaced unit to go inactive before it loads or starts it again.
+    if ((state !== undefined || noOptions) && (typeof state !== 'string' || !(DESIRED_STATES as readonly string[]).includes(state))) {
+      throw badRequest(`desiredState must be one of ${DESIRED_STATES.join(', ')}${noOptions ? ' (required without options)' : ''}`);
     }
-    const desired = state as DesiredState;
+    const desired = (state ?? 'inactive') as DesiredState;
     if (parseUnitName(name).isTemplate && desired !== 'inactive') {
       throw badRequest(`unit ${name} is a template: only its instances can be loaded or launched; its desiredState must be inactive`);
     }
-    const options = body['options'];
-    if (options === undefined || (Array.isArray(options) && options.length === 0)) {
+    if (noOptions) {
       try {
         await registry.setDesiredState([name], desired);
       } catch (err) {
@@ -222,6 +229,20 @@ export class ApiHandlers {
     const page = states.slice(start, start + size).map(toApiState);
     const end = start + page.length;
     return { status: 200, body: withToken({ states: page }, end < keys.length ? keys[end - 1] : undefined) };
+  }
+
+  /**
+   * One state of a unit, as fleet's GET /state/{unit} (fleetctl start waits
+   * on it): the report of the machine the engine chose, else the first
+   * machine's; 404 when no machine reports the unit.
+   */
+  private getState(name: string): Reply {
+    const c = this.opts.cache;
+    const states = [...c.statesOf(name)].sort((a, b) => cmp(a.machine, b.machine));
+    const chosen = c.decisionsOf(name)[0]?.machine;
+    const s = states.find((x) => x.machine === chosen) ?? states[0];
+    if (!s) throw notFound(`unit state of ${name} does not exist`);
+    return { status: 200, body: toApiState(s) };
   }
 
   private async listMachines(query: URLSearchParams): Promise<Reply> {

@@ -1,7 +1,7 @@
 // The flows behind submit, load, start, stop, unload, restart and destroy:
 // check everything first, write, then (unless told not to) wait for agents
 // to report the result.
-import type { DesiredState } from '../registry/index.js';
+import { UnitNotFoundError, type DesiredState } from '../registry/index.js';
 import type { CtlContext } from './context.js';
 import type { ClusterWatch, StoredUnit, UnitInfo } from './driver.js';
 import { CtlError, UsageError } from './errors.js';
@@ -145,18 +145,34 @@ export async function unload(ctx: CtlContext, args: readonly string[], attempts:
   await transition(ctx, names, units, 'inactive', 'unload', attempts);
 }
 
-/** destroy: removes the units; waits until no machine has them. */
+/**
+ * destroy: removes the units; waits until no machine has them. A unit that
+ * does not exist (or is destroyed meanwhile by someone else) is said so on
+ * stderr and is not an error, as with fleetctl: `destroy x@1; start x@1`
+ * under `set -e` goes on (test/integration/flotctl/lifecycle.test.ts).
+ */
 export async function destroy(ctx: CtlContext, args: readonly string[], attempts: number): Promise<void> {
   const names = unitNames(args);
-  const units = await storedOrFail(ctx, names);
   const driver = ctx.driver();
-  await withWatch(ctx, attempts >= 0, async (watch) => {
+  const units = await driver.getStoredUnits(names);
+  const absent = new Set(names.filter((n) => !units.has(n)));
+  const present = names.filter((n) => !absent.has(n));
+  const gone = async (fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      if (!(err instanceof UnitNotFoundError)) throw err;
+      for (const n of err.units) absent.add(n);
+    }
+  };
+  await withWatch(ctx, attempts >= 0 && present.length > 0, async (watch) => {
     const targets: WaitTarget[] = [];
     // In a few transactions when the driver can (100 units: ~1.2 s one by one, ~20 ms batched).
-    if (driver.destroyUnits) await driver.destroyUnits(names);
+    if (driver.destroyUnits && present.length > 0) await gone(() => driver.destroyUnits!(present));
     for (const n of names) {
-      if (!driver.destroyUnits) await driver.destroyUnit(n);
-      if (attempts < 0 || units.get(n)!.global) ctx.out(`Destroyed ${n}\n`);
+      if (!driver.destroyUnits && !absent.has(n)) await gone(() => driver.destroyUnit(n));
+      if (absent.has(n)) ctx.warn(`unit ${n} does not exist; nothing to destroy`);
+      else if (attempts < 0 || units.get(n)!.global) ctx.out(`Destroyed ${n}\n`);
       else targets.push({ unit: n, goal: 'gone', doneText: `Destroyed ${n}` });
     }
     if (targets.length > 0) await wait(ctx, await watch(), targets, attempts, 'destroyed');

@@ -33,9 +33,16 @@ export interface GlobalFlag {
   describe: string;
   default?: string | number | boolean;
   choices?: readonly string[];
+  /** Other spellings fleetctl accepted (its deprecated --etcd-keyfile for --key-file), as flags and as variables. */
+  aliases?: readonly string[];
+  /** A value in fleetctl's spelling turned into flotctl's (`--driver API`). */
+  coerce?: (value: string) => string;
   /** false: no FLOTCTL_* variable (--version acts only when given on the command line). */
   env?: false;
 }
+
+/** fleetctl v1.0.0's flags for SSH, which flotctl does not use yet (status and journal ask flotillad's API). */
+const NO_SSH_YET = "fleetctl's; accepted, no effect: flotctl opens no SSH connection yet";
 
 /** The global flags, in the order help shows them. */
 export const GLOBAL_FLAGS: readonly GlobalFlag[] = [
@@ -44,47 +51,107 @@ export const GLOBAL_FLAGS: readonly GlobalFlag[] = [
     type: 'string',
     describe: `etcd client URLs, comma separated (default ${DEFAULT_ENDPOINT}); with --driver api, flotillad's API (default ${DEFAULT_API_ENDPOINT})`,
   },
-  { flag: 'driver', type: 'string', default: 'etcd', choices: DRIVERS, describe: 'how to reach the cluster: etcd (directly) or api (flotillad\'s API; its endpoint defaults to unix:///run/flotilla/flotilla.sock)' },
+  {
+    flag: 'driver',
+    type: 'string',
+    default: 'etcd',
+    choices: DRIVERS,
+    // fleetctl spelled its default driver "API"
+    coerce: (v) => (v === 'API' ? 'api' : v),
+    describe: 'how to reach the cluster: etcd (directly) or api (flotillad\'s API; its endpoint defaults to unix:///run/flotilla/flotilla.sock)',
+  },
   { flag: 'etcd-key-prefix', type: 'string', default: DEFAULT_PREFIX, describe: 'key prefix of the cluster in etcd' },
-  { flag: 'key-file', type: 'string', describe: 'TLS client key file (PEM)' },
-  { flag: 'cert-file', type: 'string', describe: 'TLS client certificate file (PEM)' },
-  { flag: 'ca-file', type: 'string', describe: 'TLS CA file (PEM)' },
+  { flag: 'key-file', type: 'string', aliases: ['etcd-keyfile'], describe: 'TLS client key file (PEM)' },
+  { flag: 'cert-file', type: 'string', aliases: ['etcd-certfile'], describe: 'TLS client certificate file (PEM)' },
+  { flag: 'ca-file', type: 'string', aliases: ['etcd-cafile'], describe: 'TLS CA file (PEM)' },
   { flag: 'username', type: 'string', describe: 'etcd user name' },
   { flag: 'password', type: 'string', describe: 'etcd password' },
   { flag: 'api-token-file', type: 'string', describe: "file holding the bearer token for flotillad's API (--driver api, status, journal)" },
   { flag: 'request-timeout', type: 'number', default: 3, describe: 'seconds one request may take' },
   { flag: 'debug', type: 'boolean', default: false, describe: 'print stack traces of errors' },
   { flag: 'version', type: 'boolean', env: false, describe: 'print the version and exit' },
+  { flag: 'experimental-api', type: 'boolean', default: true, describe: "fleetctl's, deprecated there; accepted, no effect" },
+  { flag: 'tunnel', type: 'string', describe: "fleetctl's SSH bastion for every request; not supported yet: refused when given (use --endpoint)" },
+  { flag: 'ssh-username', type: 'string', default: 'core', describe: NO_SSH_YET },
+  { flag: 'ssh-port', type: 'number', default: 22, describe: `${NO_SSH_YET} (fleetctl's status, journal and ssh had it)` },
+  { flag: 'ssh-timeout', type: 'number', default: 10, describe: NO_SSH_YET },
+  { flag: 'known-hosts-file', type: 'string', describe: NO_SSH_YET },
+  { flag: 'strict-host-key-checking', type: 'boolean', default: true, describe: NO_SSH_YET },
 ];
 
+/** Global flags that take a value, aliases included (for finding the command word). */
+export const GLOBAL_VALUE_FLAGS: ReadonlySet<string> = new Set(GLOBAL_FLAGS.filter((f) => f.type !== 'boolean').flatMap((f) => [f.flag, ...(f.aliases ?? [])]));
+/** Every global flag's names, aliases included. */
+export const GLOBAL_FLAG_NAMES: readonly string[] = GLOBAL_FLAGS.flatMap((f) => [f.flag, ...(f.aliases ?? [])]);
+
 /** `etcd-key-prefix` → `FLOTCTL_ETCD_KEY_PREFIX`. */
-export function envName(flag: string): string {
-  return `FLOTCTL_${flag.toUpperCase().replaceAll('-', '_')}`;
+export function envName(flag: string, prefix: 'FLOTCTL_' | 'FLEETCTL_' = 'FLOTCTL_'): string {
+  return `${prefix}${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/**
+ * The variable that sets a flag, and its value: FLOTCTL_<FLAG>, else
+ * fleetctl's FLEETCTL_<FLAG>, each also under the flag's aliases
+ * (FLEETCTL_ETCD_KEYFILE); FLOTCTL_ wins. Undefined when none is set.
+ */
+export function envValue(f: Pick<GlobalFlag, 'flag' | 'aliases' | 'env'>, env: Readonly<Record<string, string | undefined>>): { name: string; raw: string } | undefined {
+  if (f.env === false) return undefined;
+  for (const prefix of ['FLOTCTL_', 'FLEETCTL_'] as const) {
+    for (const flag of [f.flag, ...(f.aliases ?? [])]) {
+      const name = envName(flag, prefix);
+      const raw = env[name];
+      if (raw !== undefined) return { name, raw };
+    }
+  }
+  return undefined;
 }
 
 const TRUE = new Set(['1', 'true', 'yes', 'on', 't']);
 const FALSE = new Set(['0', 'false', 'no', 'off', 'f', '']);
 
+/** A boolean variable's value; undefined when it is neither true nor false. */
+export function envBoolean(raw: string): boolean | undefined {
+  const v = raw.trim().toLowerCase();
+  return TRUE.has(v) ? true : FALSE.has(v) ? false : undefined;
+}
+
 /** A flag's default, from its environment variable when set there. */
 export function envDefault(f: GlobalFlag, env: Readonly<Record<string, string | undefined>>): string | number | boolean | undefined {
-  const name = envName(f.flag);
-  const raw = f.env === false ? undefined : env[name];
-  if (raw === undefined) return f.default;
+  const found = envValue(f, env);
+  if (found === undefined) return f.default;
+  const { name, raw } = found;
   switch (f.type) {
     case 'string':
-      return raw;
+      return f.coerce ? f.coerce(raw) : raw;
     case 'number': {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${name}=${raw} is not a number`);
       return n;
     }
     case 'boolean': {
-      const v = raw.trim().toLowerCase();
-      if (TRUE.has(v)) return true;
-      if (FALSE.has(v)) return false;
-      throw new UsageError(`${name}=${raw} is not a boolean (use true or false)`);
+      const v = envBoolean(raw);
+      if (v === undefined) throw new UsageError(`${name}=${raw} is not a boolean (use true or false)`);
+      return v;
     }
   }
+}
+
+/**
+ * Checks what validateGlobals does not see: numbers that are not (the SSH
+ * flags are accepted but still checked), and fleetctl's flags flotctl
+ * cannot honour yet where ignoring them would do something else than asked:
+ * --tunnel would reach the local or configured endpoint instead of the
+ * cluster behind the bastion.
+ */
+export function checkGlobalFlags(argv: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): void {
+  for (const f of GLOBAL_FLAGS) {
+    if (f.type === 'number' && typeof argv[f.flag] === 'number' && !Number.isFinite(argv[f.flag])) throw new UsageError(`--${f.flag} must be a number`);
+  }
+  const tunnel = argv['tunnel'];
+  if (typeof tunnel !== 'string' || tunnel === '') return;
+  const fromEnv = envValue({ flag: 'tunnel' }, env);
+  const where = fromEnv !== undefined && fromEnv.raw === tunnel ? `${fromEnv.name}=${tunnel}` : `--tunnel ${tunnel}`;
+  throw new UsageError(`${where}: SSH tunnels are not supported by flotctl yet; reach the cluster with --endpoint (etcd, or flotillad's API with --driver api)`);
 }
 
 export function parseEndpoints(endpoint: string): string[] {

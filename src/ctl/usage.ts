@@ -1,25 +1,12 @@
 // Usage errors in flotctl's words rather than yargs': `unknown flag --bogus`
 // for yargs' `Unknown argument: bogus`, `--output must be one of: table,
-// json (got "yaml")` for `Invalid values: Argument: output, Given: ...`,
-// and fleetctl's SSH flags named as not provided. The runner (cli/flotctl/run.ts)
+// json (got "yaml")` for `Invalid values: Argument: output, Given: ...`.
+// (fleetctl's flags are all known: src/ctl/options.ts.) The runner (cli/flotctl/run.ts)
 // sets yargs to English so these patterns hold whatever the locale.
-
-/** fleetctl's flags for its SSH tunnel, which flotctl does not have; true: takes a value. */
-export const FLEETCTL_SSH_FLAGS: ReadonlyMap<string, boolean> = new Map([
-  ['tunnel', true],
-  ['known-hosts-file', true],
-  ['ssh-timeout', true],
-  ['ssh-username', true],
-  ['strict-host-key-checking', false],
-]);
 
 /** The message for a flag flotctl does not know (given without dashes). */
 export function unknownFlagMessage(name: string): string {
-  const flag = `${name.length === 1 ? '-' : '--'}${name}`;
-  if (FLEETCTL_SSH_FLAGS.has(name)) {
-    return `${flag} is not supported by flotctl: it has no SSH tunnel (status and journal ask flotillad's API; reach a remote cluster with --endpoint)`;
-  }
-  return `unknown flag ${flag}`;
+  return `unknown flag ${name.length === 1 ? '-' : '--'}${name}`;
 }
 
 /** Rewrites one of yargs' validation messages; args are the command line, to tell flags from words. */

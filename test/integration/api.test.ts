@@ -147,7 +147,7 @@ describe('flotillad API on its unix socket', () => {
     expect(bad.json.error.message).toMatch(/Global/);
     for (const body of [
       { desiredState: 'running', options: SERVICE },
-      { options: SERVICE },
+      {},
       { desiredState: 'inactive', options: SERVICE, colour: 'red' },
       { desiredState: 'inactive', options: [{ section: 'Service', name: 'ExecStart', value: '/bin/x', extra: 1 }] },
       { desiredState: 'inactive', options: [{ section: 'Service]\n[Evil', name: 'ExecStart', value: '/bin/x' }] },
@@ -160,6 +160,16 @@ describe('flotillad API on its unix socket', () => {
       expect(r.json.error.code).toBe(400);
     }
     expect((await request('GET', '/fleet/v1/units/c.service')).status).toBe(404);
+  });
+
+  it('writes a unit inactive when options come without desiredState, as fleet did (fleetctl submit and --replace)', async () => {
+    expect((await request('PUT', '/fleet/v1/units/sub.service', { name: 'sub.service', options: SERVICE })).status).toBe(201);
+    expect((await request('GET', '/fleet/v1/units/sub.service')).json).toMatchObject({ desiredState: 'inactive', options: SERVICE });
+    expect((await request('PUT', '/fleet/v1/units/sub.service', { desiredState: 'launched' })).status).toBe(204);
+    const v2 = opts([['Service', 'ExecStart', '/bin/sleep 2000']]);
+    expect((await request('PUT', '/fleet/v1/units/sub.service', { options: v2 })).status).toBe(204);
+    expect((await request('GET', '/fleet/v1/units/sub.service')).json).toMatchObject({ desiredState: 'inactive', options: v2 });
+    expect((await request('DELETE', '/fleet/v1/units/sub.service')).status).toBe(204);
   });
 
   it('refuses an unknown [X-Fleet] key with a suggestion unless ?allowUnknownKeys=true; takes escaped names', async () => {

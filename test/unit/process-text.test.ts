@@ -31,6 +31,13 @@ describe('invalidProcessText', () => {
     );
   });
 
+  it("names fleetctl's variable too when flotctl reads FLEETCTL_* beside FLOTCTL_*", () => {
+    const environ = nulJoined('FLOTCTL_DEBUG=1', Buffer.concat([Buffer.from('FLEETCTL_ENDPOINT='), bad]));
+    expect(invalidProcessText({ args: 0, envPrefix: ['FLOTCTL_', 'FLEETCTL_'], read: reader(nulJoined('x'), environ) })).toBe(
+      'environment variable FLEETCTL_ENDPOINT is not valid UTF-8 (byte 0xff at offset 26): FLEETCTL_ENDPOINT=zone=caf\\xff\\xfe',
+    );
+  });
+
   it('finds nothing where /proc cannot be read', () => {
     const read = (): Uint8Array => {
       throw new Error('ENOENT');

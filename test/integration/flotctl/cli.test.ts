@@ -138,4 +138,32 @@ describe('flotctl command line', () => {
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(new RegExp(`^flotctl: .*etcd is unreachable at http://127\\.0\\.0\\.1:${port}`));
   });
+
+  it("runs a fleetctl script under set -e: FLEETCTL_* variables, fleetctl's flags, destroy of a unit that is not there", async () => {
+    const c = cli(etcd.endpoints);
+    const files = unitDir({ 'x@.service': SERVICE('/bin/sleep %i') });
+    // tsx resolves from the checkout, so flotctl runs there; the unit file is named by its path
+    const script = [
+      `flotctl() { (cd ${JSON.stringify(root)} && ${JSON.stringify(process.execPath)} --import tsx cli/flotctl.ts "$@"); }`,
+      'flotctl --experimental-api=false --ssh-username core --strict-host-key-checking=false destroy x@1',
+      `flotctl submit ${JSON.stringify(path.join(files.dir, 'x@1.service'))}`,
+      'flotctl destroy x@1',
+      'flotctl destroy x@1',
+      'echo done',
+    ].join('\n');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn('sh', ['-ec', script], {
+        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', FLEETCTL_ENDPOINT: etcd.endpoints.join(','), FLEETCTL_ETCD_KEY_PREFIX: c.prefix },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+    const missing = 'flotctl: warning: unit x@1.service does not exist; nothing to destroy\n';
+    expect(r).toEqual({ code: 0, stdout: 'Unit x@1.service inactive\nDestroyed x@1.service\ndone\n', stderr: `${missing}${missing}` });
+  });
 });

@@ -67,7 +67,26 @@ describe('flotctl lifecycle', () => {
     expect(destroy).toEqual({ code: 0, stdout: 'Destroyed a.service\n', stderr: '' });
     expect(await c.registry.getUnit('a.service')).toBeUndefined();
     expect(await c.registry.listDecisions()).toEqual([]);
-    expect(await c.run(['destroy', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'flotctl: unit a.service does not exist\n' });
+    // fleetctl's habit: destroying what is not there says so and succeeds
+    expect(await c.run(['destroy', 'a'])).toEqual({ code: 0, stdout: '', stderr: 'flotctl: warning: unit a.service does not exist; nothing to destroy\n' });
+  });
+
+  it('destroy of units that do not exist says so, destroys the others and exits 0, so destroy x@1; start x@1 goes on', async () => {
+    const c = cli(etcd.endpoints);
+    await cluster(c, 1);
+    const files = unitDir({ 'x@.service': SERVICE('/bin/sleep %i') });
+    expect((await c.run(['start', 'x@1'], { cwd: files.dir })).code).toBe(0);
+    const mixed = await c.run(['destroy', 'ghost', 'x@1', 'x@2']);
+    expect(mixed).toEqual({
+      code: 0,
+      stdout: 'Destroyed x@1.service\n',
+      stderr: 'flotctl: warning: unit ghost.service does not exist; nothing to destroy\nflotctl: warning: unit x@2.service does not exist; nothing to destroy\n',
+    });
+    expect(await c.registry.getUnit('x@1.service')).toBeUndefined();
+    expect((await c.run(['destroy', '--no-block', 'x@1'])).code).toBe(0);
+    const again = await c.run(['start', 'x@1'], { cwd: files.dir });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^Unit x@1\.service inactive\nUnit x@1\.service launched on /);
   });
 
   it('load waits for loaded; --no-block only triggers', async () => {

@@ -11,8 +11,6 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
 
-const SSH = "is not supported by flotctl: it has no SSH tunnel (status and journal ask flotillad's API; reach a remote cluster with --endpoint)";
-
 describe('usage errors', () => {
   const saved = process.env['LC_ALL'];
   afterEach(() => {
@@ -21,9 +19,6 @@ describe('usage errors', () => {
   });
 
   const cases: [string[], string][] = [
-    [['--tunnel', 'HOST', 'list-units'], `--tunnel ${SSH}; see flotctl help`],
-    [['list-units', '--tunnel', 'HOST'], `--tunnel ${SSH}; see flotctl help list-units`],
-    [['--strict-host-key-checking', 'list-units'], `--strict-host-key-checking ${SSH}; see flotctl help`],
     [['--bogus', 'list-units'], 'unknown flag --bogus; see flotctl help'],
     [['list-units', '--bogus'], 'unknown flag --bogus; see flotctl help list-units'],
     [['list-units', '-x'], 'unknown flag -x; see flotctl help list-units'],

@@ -21,7 +21,7 @@ describe('version', () => {
   it('--version has no FLOTCTL_VERSION variable: help does not offer one, and a value there changes nothing', async () => {
     const help = captureIO();
     await runFlotctl(['help', 'list-units'], help);
-    expect(help.stdout).toContain('[env FLOTCTL_DEBUG]');
+    expect(help.stdout).toContain('[env FLOTCTL_DEBUG, FLEETCTL_DEBUG]');
     expect(help.stdout).not.toContain('FLOTCTL_VERSION');
     const io = captureIO({ env: { FLOTCTL_VERSION: 'maybe' } });
     expect(await runFlotctl(['version'], io)).toBe(0);
