@@ -15,12 +15,11 @@ import {
   type Registry,
 } from '../registry/index.js';
 import type { SystemdDriver, UnitStatus } from '../systemd/types.js';
-import { hasSection, parseUnitFile } from '../unit/file.js';
-import { parseRequirements, type Requirements } from '../unit/requirements.js';
 import { desiredUnits, type DesiredUnit, type GlobalUnit, type ScheduledUnit } from './desired.js';
 import { Presence } from './presence.js';
 import { StatePublisher } from './publisher.js';
 import { planTasks, isRunning, type LocalUnit, type Task } from './tasks.js';
+import { UnitFiles } from './unit-files.js';
 
 /** How long shutdown=drain waits for units to run elsewhere (flotillad.service's TimeoutStopSec is 90 s). */
 const DRAIN_MS = 60_000;
@@ -42,11 +41,6 @@ export interface AgentStats {
   failures: number;
 }
 
-interface UnitFileInfo {
-  text: string;
-  install: boolean;
-}
-
 export class Agent {
   readonly stats: AgentStats = { passes: 0, reloads: 0, tasks: 0, failures: 0 };
   private readonly log: Logger;
@@ -55,10 +49,7 @@ export class Agent {
   private readonly schedule: Informer<DecisionRecord>;
   private readonly globals: Informer<GlobalRecord>;
   private readonly metadata: Informer<MetadataRecord>;
-  /** Unit file text by hash (files are immutable per hash). */
-  private readonly files = new Map<string, UnitFileInfo>();
-  /** Requirements by name and hash. */
-  private readonly requirements = new Map<string, Requirements | null>();
+  private readonly files: UnitFiles;
   /** Hash of the file flotilla wrote for each unit on this machine. */
   private readonly written = new Map<string, string>();
   /** Units this agent started (or found running) and has not stopped since. */
@@ -74,6 +65,7 @@ export class Agent {
     const k = r.keys;
     this.presence = new Presence(r, opts.machine, opts.ttlSeconds, this.log);
     this.publisher = new StatePublisher(r, opts.machine.id, this.log);
+    this.files = new UnitFiles(r, this.log);
     this.schedule = new Informer(r, k.scheduleOf(opts.machine.id), decode.decision, { logger: this.log });
     this.globals = new Informer(r, k.globalPrefix, decode.global, { logger: this.log });
     this.metadata = new Informer(r, k.metadataOf(opts.machine.id), decode.metadata, { logger: this.log });
@@ -245,18 +237,18 @@ export class Agent {
   private async desired(): Promise<Map<string, DesiredUnit>> {
     const decisions = [...this.schedule.values()];
     const globals = [...this.globals.values()];
-    await this.fetchFiles([...decisions.map((d) => ({ name: d.unit, hash: d.hash })), ...globals]);
+    await this.files.fetch([...decisions.map((d) => ({ name: d.unit, hash: d.hash })), ...globals]);
     const schedule: ScheduledUnit[] = decisions.map((d) => ({
       name: d.unit,
       hash: d.hash,
       state: d.state,
-      requirements: this.requirementsOf(d.unit, d.hash),
+      requirements: this.files.requirementsOf(d.unit, d.hash),
     }));
     const globalUnits: GlobalUnit[] = globals.map((g) => ({
       name: g.name,
       hash: g.hash,
       state: g.state,
-      requirements: this.requirementsOf(g.name, g.hash),
+      requirements: this.files.requirementsOf(g.name, g.hash),
     }));
     const metadata: Record<string, string> = { ...this.machine.metadata };
     for (const [key, rec] of this.metadata.entries()) metadata[key] = rec.value;
@@ -265,44 +257,6 @@ export class Agent {
     // a unit whose file could not be read yet waits for a later pass
     for (const [name, u] of units) if (!this.files.has(u.hash)) units.delete(name);
     return units;
-  }
-
-  private async fetchFiles(wanted: readonly { name: string; hash: string }[]): Promise<void> {
-    // One unit per missing hash, all read in a few requests.
-    const missing = new Map<string, string>();
-    for (const w of wanted) if (!this.files.has(w.hash) && !missing.has(w.hash)) missing.set(w.hash, w.name);
-    if (missing.size === 0) return;
-    const units = await this.opts.registry.getUnits([...missing.values()]);
-    for (const [hash, name] of missing) {
-      const unit = units.get(name);
-      // The decision may be ahead of or behind the unit file: wait for them to agree.
-      if (!unit || unit.hash !== hash) continue;
-      let install = false;
-      try {
-        install = hasSection(parseUnitFile(unit.text, { unit: name }), 'Install');
-      } catch {
-        // stored files are canonical; an unreadable one is still written as is
-      }
-      this.files.set(hash, { text: unit.text, install });
-    }
-  }
-
-  private requirementsOf(name: string, hash: string): Requirements | undefined {
-    const key = `${name}\n${hash}`;
-    let r = this.requirements.get(key);
-    if (r === undefined) {
-      const file = this.files.get(hash);
-      if (!file) return undefined;
-      try {
-        // Stored units are read as the version that accepted them did (see RequirementsOptions.stored).
-        r = parseRequirements(name, parseUnitFile(file.text, { unit: name }), { stored: true }).requirements;
-      } catch (err) {
-        this.log.warn('cannot read requirements of unit', { unit: name, error: (err as Error).message });
-        r = null;
-      }
-      this.requirements.set(key, r);
-    }
-    return r ?? undefined;
   }
 
   /**
