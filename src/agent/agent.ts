@@ -20,6 +20,8 @@ import { Presence } from './presence.js';
 import { StatePublisher } from './publisher.js';
 import { planTasks, isRunning, type LocalUnit, type Task } from './tasks.js';
 import { UnitFiles } from './unit-files.js';
+import { SelfFence, shorterFence, type FenceCandidate } from './fence.js';
+import { effectiveFence } from '../unit/fence.js';
 
 /** How long shutdown=drain waits for units to run elsewhere (flotillad.service's TimeoutStopSec is 90 s). */
 const DRAIN_MS = 60_000;
@@ -50,6 +52,7 @@ export class Agent {
   private readonly globals: Informer<GlobalRecord>;
   private readonly metadata: Informer<MetadataRecord>;
   private readonly files: UnitFiles;
+  private readonly fence: SelfFence;
   /** Hash of the file flotilla wrote for each unit on this machine. */
   private readonly written = new Map<string, string>();
   /** Units this agent started (or found running) and has not stopped since. */
@@ -66,6 +69,13 @@ export class Agent {
     this.presence = new Presence(r, opts.machine, opts.ttlSeconds, this.log);
     this.publisher = new StatePublisher(r, opts.machine.id, this.log);
     this.files = new UnitFiles(r, this.log);
+    this.fence = new SelfFence({
+      lastAckAt: () => this.presence.lastAckAt,
+      candidates: () => this.fenceCandidates(),
+      stop: (names) => this.execute(names.map((name) => ({ kind: 'stop', name }) as const)),
+      kick: () => this.kick(),
+      log: this.log,
+    });
     this.schedule = new Informer(r, k.scheduleOf(opts.machine.id), decode.decision, { logger: this.log });
     this.globals = new Informer(r, k.globalPrefix, decode.global, { logger: this.log });
     this.metadata = new Informer(r, k.metadataOf(opts.machine.id), decode.metadata, { logger: this.log });
@@ -91,6 +101,10 @@ export class Agent {
     this.presence.onState((state) => {
       this.publisher.setLease(state.kind === 'held' ? this.presence.current : undefined);
       this.kick();
+    });
+    // While fenced, etcd answering again is what lifts the fence.
+    this.presence.onAck(() => {
+      if (this.fence.active) this.kick();
     });
     await this.presence.start();
     const { systemd } = this.opts;
@@ -126,6 +140,7 @@ export class Agent {
   async stop(opts: { purge: boolean; drainMs?: number | undefined }): Promise<void> {
     if (opts.purge) await this.moveAway(opts.drainMs ?? DRAIN_MS).catch((err: unknown) => this.log.warn('draining failed; stopping units here', { error: (err as Error).message }));
     await this.loop.stop();
+    this.fence.close();
     for (const off of this.offs) off();
     await Promise.all([this.schedule.stop(), this.globals.stop(), this.metadata.stop()]);
     if (opts.purge) {
@@ -179,10 +194,17 @@ export class Agent {
   /** One level-triggered pass: desired (registry) against current (systemd). */
   private async pass(): Promise<void> {
     this.stats.passes++;
+    // Fenced (fence.ts): units stopped, the schedule not acted on until etcd is back.
+    if (this.fence.check()) return;
     // The schedule is acted on only while this machine holds its presence (presence.ts).
     const presence = this.presence.status;
     if (presence.kind === 'duplicate') await this.standDown();
     if (presence.kind !== 'held') return;
+    if (this.fence.catchingUp) {
+      // Decisions moved away while cut off must be seen before anything starts again.
+      await this.schedule.resync();
+      this.fence.caughtUp();
+    }
     const desired = await this.desired();
     const { systemd } = this.opts;
     const names = [...new Set([...desired.keys(), ...this.written.keys(), ...this.launched])];
@@ -207,6 +229,7 @@ export class Agent {
       });
     }
     const tasks = planTasks(desired, local);
+    if (this.fence.check()) return; // fenced while this pass read etcd
     if (tasks.length > 0) {
       await this.execute(tasks, desired);
       this.log.debug('reconciled', { tasks: tasks.length });
@@ -231,6 +254,18 @@ export class Agent {
     if (names.length === 0) return;
     this.log.warn('stopping units: another host holds this machine ID', { units: names.join(',') });
     await this.execute(names.map((name) => ({ kind: 'stop', name }) as const));
+  }
+
+  /** Local non-global units, each with the shorter of its fence as read here and as the engine decided it (fence.ts). */
+  private fenceCandidates(): FenceCandidate[] {
+    return [...this.launched]
+      .filter((name) => !this.globals.has(name))
+      .map((name) => {
+        const hash = this.written.get(name);
+        const r = (hash !== undefined && this.files.requirementsOf(name, hash)) || { global: false };
+        const here = effectiveFence(r, this.machine.fenceAfter);
+        return { name, fenceAfter: shorterFence(here, this.schedule.get(name)?.fenceAfter) };
+      });
   }
 
   /** This machine's desired units; unit files it lacks are read here. */
@@ -320,7 +355,7 @@ export class Agent {
       this.launched.delete(name);
     });
     await each(
-      phase('start').filter((n) => this.written.has(n) && desired?.get(n)?.state === 'launched'),
+      phase('start').filter((n) => this.written.has(n) && desired?.get(n)?.state === 'launched' && !this.fence.active),
       'start',
       async (name) => {
         // Launched from now on, so a start in flight is not queued again; a
