@@ -88,7 +88,7 @@ export class SelfFence {
     if (due.length > 0) {
       const fence = (this.fence ??= { ackAt, units: new Set() });
       for (const name of due) fence.units.add(name);
-      log.warn('etcd has not acknowledged this machine for its fence: stopping units (self-fencing), so no second copy overlaps', {
+      log.warn("etcd has not acknowledged this machine's presence for its fence: stopping units (self-fencing), so no second copy overlaps", {
         units: due.join(','),
         silentMs: Math.round(now - ackAt),
       });
