@@ -74,6 +74,8 @@ export function machineRecord(config: DaemonConfig, id: string, apiPort?: number
     hostname: os.hostname(),
     bootId: readBootId(),
     since: new Date().toISOString(),
+    // Published even when off (0): it tells the engine this agent fences (src/unit/fence.ts).
+    fenceAfter: config.agentFenceAfter ?? 0,
   };
   const apiUrl = advertisedApiUrl(config, publicIp, apiPort);
   if (apiUrl !== undefined) record.apiUrl = apiUrl;

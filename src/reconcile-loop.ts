@@ -23,6 +23,8 @@ export class ReconcileLoop {
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
+  private wake: NodeJS.Timeout | undefined;
+  private wakeAt = Infinity;
   private dirty = false;
   private started = false;
   private stopped = false;
@@ -59,6 +61,24 @@ export class ReconcileLoop {
     }, this.opts.delayMs());
   }
 
+  /**
+   * A pass once delayMs have passed (something the owner waits for ends
+   * then, e.g. a fenced unit's hold); the earliest time asked for wins.
+   */
+  kickAfter(delayMs: number): void {
+    if (this.stopped) return;
+    const at = performance.now() + delayMs;
+    if (this.wake && at >= this.wakeAt) return;
+    clearTimeout(this.wake);
+    this.wakeAt = at;
+    this.wake = setTimeout(() => {
+      this.wake = undefined;
+      this.wakeAt = Infinity;
+      this.kick();
+    }, Math.max(0, Math.ceil(delayMs)));
+    this.wake.unref();
+  }
+
   /** No further pass starts; resolves when a running one has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -66,6 +86,7 @@ export class ReconcileLoop {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.resync) clearInterval(this.resync);
+    clearTimeout(this.wake);
     await this.running?.catch(() => undefined);
     this.releaseIdle();
   }

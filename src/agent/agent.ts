@@ -15,12 +15,13 @@ import {
   type Registry,
 } from '../registry/index.js';
 import type { SystemdDriver, UnitStatus } from '../systemd/types.js';
-import { hasSection, parseUnitFile } from '../unit/file.js';
-import { parseRequirements, type Requirements } from '../unit/requirements.js';
 import { desiredUnits, type DesiredUnit, type GlobalUnit, type ScheduledUnit } from './desired.js';
 import { Presence } from './presence.js';
 import { StatePublisher } from './publisher.js';
 import { planTasks, isRunning, type LocalUnit, type Task } from './tasks.js';
+import { UnitFiles } from './unit-files.js';
+import { SelfFence, shorterFence, type FenceCandidate } from './fence.js';
+import { effectiveFence } from '../unit/fence.js';
 
 /** How long shutdown=drain waits for units to run elsewhere (flotillad.service's TimeoutStopSec is 90 s). */
 const DRAIN_MS = 60_000;
@@ -42,11 +43,6 @@ export interface AgentStats {
   failures: number;
 }
 
-interface UnitFileInfo {
-  text: string;
-  install: boolean;
-}
-
 export class Agent {
   readonly stats: AgentStats = { passes: 0, reloads: 0, tasks: 0, failures: 0 };
   private readonly log: Logger;
@@ -55,10 +51,8 @@ export class Agent {
   private readonly schedule: Informer<DecisionRecord>;
   private readonly globals: Informer<GlobalRecord>;
   private readonly metadata: Informer<MetadataRecord>;
-  /** Unit file text by hash (files are immutable per hash). */
-  private readonly files = new Map<string, UnitFileInfo>();
-  /** Requirements by name and hash. */
-  private readonly requirements = new Map<string, Requirements | null>();
+  private readonly files: UnitFiles;
+  private readonly fence: SelfFence;
   /** Hash of the file flotilla wrote for each unit on this machine. */
   private readonly written = new Map<string, string>();
   /** Units this agent started (or found running) and has not stopped since. */
@@ -74,6 +68,14 @@ export class Agent {
     const k = r.keys;
     this.presence = new Presence(r, opts.machine, opts.ttlSeconds, this.log);
     this.publisher = new StatePublisher(r, opts.machine.id, this.log);
+    this.files = new UnitFiles(r, this.log);
+    this.fence = new SelfFence({
+      lastAckAt: () => this.presence.lastAckAt,
+      candidates: () => this.fenceCandidates(),
+      stop: (names) => this.execute(names.map((name) => ({ kind: 'stop', name }) as const)),
+      kick: () => this.kick(),
+      log: this.log,
+    });
     this.schedule = new Informer(r, k.scheduleOf(opts.machine.id), decode.decision, { logger: this.log });
     this.globals = new Informer(r, k.globalPrefix, decode.global, { logger: this.log });
     this.metadata = new Informer(r, k.metadataOf(opts.machine.id), decode.metadata, { logger: this.log });
@@ -99,6 +101,10 @@ export class Agent {
     this.presence.onState((state) => {
       this.publisher.setLease(state.kind === 'held' ? this.presence.current : undefined);
       this.kick();
+    });
+    // While fenced, etcd answering again is what lifts the fence.
+    this.presence.onAck(() => {
+      if (this.fence.active) this.kick();
     });
     await this.presence.start();
     const { systemd } = this.opts;
@@ -134,6 +140,7 @@ export class Agent {
   async stop(opts: { purge: boolean; drainMs?: number | undefined }): Promise<void> {
     if (opts.purge) await this.moveAway(opts.drainMs ?? DRAIN_MS).catch((err: unknown) => this.log.warn('draining failed; stopping units here', { error: (err as Error).message }));
     await this.loop.stop();
+    this.fence.close();
     for (const off of this.offs) off();
     await Promise.all([this.schedule.stop(), this.globals.stop(), this.metadata.stop()]);
     if (opts.purge) {
@@ -187,10 +194,17 @@ export class Agent {
   /** One level-triggered pass: desired (registry) against current (systemd). */
   private async pass(): Promise<void> {
     this.stats.passes++;
+    // Fenced (fence.ts): units stopped, the schedule not acted on until etcd is back.
+    if (this.fence.check()) return;
     // The schedule is acted on only while this machine holds its presence (presence.ts).
     const presence = this.presence.status;
     if (presence.kind === 'duplicate') await this.standDown();
     if (presence.kind !== 'held') return;
+    if (this.fence.catchingUp) {
+      // Decisions moved away while cut off must be seen before anything starts again.
+      await this.schedule.resync();
+      this.fence.caughtUp();
+    }
     const desired = await this.desired();
     const { systemd } = this.opts;
     const names = [...new Set([...desired.keys(), ...this.written.keys(), ...this.launched])];
@@ -215,6 +229,7 @@ export class Agent {
       });
     }
     const tasks = planTasks(desired, local);
+    if (this.fence.check()) return; // fenced while this pass read etcd
     if (tasks.length > 0) {
       await this.execute(tasks, desired);
       this.log.debug('reconciled', { tasks: tasks.length });
@@ -241,22 +256,34 @@ export class Agent {
     await this.execute(names.map((name) => ({ kind: 'stop', name }) as const));
   }
 
+  /** Local non-global units, each with the shorter of its fence as read here and as the engine decided it (fence.ts). */
+  private fenceCandidates(): FenceCandidate[] {
+    return [...this.launched]
+      .filter((name) => !this.globals.has(name))
+      .map((name) => {
+        const hash = this.written.get(name);
+        const r = (hash !== undefined && this.files.requirementsOf(name, hash)) || { global: false };
+        const here = effectiveFence(r, this.machine.fenceAfter);
+        return { name, fenceAfter: shorterFence(here, this.schedule.get(name)?.fenceAfter) };
+      });
+  }
+
   /** This machine's desired units; unit files it lacks are read here. */
   private async desired(): Promise<Map<string, DesiredUnit>> {
     const decisions = [...this.schedule.values()];
     const globals = [...this.globals.values()];
-    await this.fetchFiles([...decisions.map((d) => ({ name: d.unit, hash: d.hash })), ...globals]);
+    await this.files.fetch([...decisions.map((d) => ({ name: d.unit, hash: d.hash })), ...globals]);
     const schedule: ScheduledUnit[] = decisions.map((d) => ({
       name: d.unit,
       hash: d.hash,
       state: d.state,
-      requirements: this.requirementsOf(d.unit, d.hash),
+      requirements: this.files.requirementsOf(d.unit, d.hash),
     }));
     const globalUnits: GlobalUnit[] = globals.map((g) => ({
       name: g.name,
       hash: g.hash,
       state: g.state,
-      requirements: this.requirementsOf(g.name, g.hash),
+      requirements: this.files.requirementsOf(g.name, g.hash),
     }));
     const metadata: Record<string, string> = { ...this.machine.metadata };
     for (const [key, rec] of this.metadata.entries()) metadata[key] = rec.value;
@@ -265,44 +292,6 @@ export class Agent {
     // a unit whose file could not be read yet waits for a later pass
     for (const [name, u] of units) if (!this.files.has(u.hash)) units.delete(name);
     return units;
-  }
-
-  private async fetchFiles(wanted: readonly { name: string; hash: string }[]): Promise<void> {
-    // One unit per missing hash, all read in a few requests.
-    const missing = new Map<string, string>();
-    for (const w of wanted) if (!this.files.has(w.hash) && !missing.has(w.hash)) missing.set(w.hash, w.name);
-    if (missing.size === 0) return;
-    const units = await this.opts.registry.getUnits([...missing.values()]);
-    for (const [hash, name] of missing) {
-      const unit = units.get(name);
-      // The decision may be ahead of or behind the unit file: wait for them to agree.
-      if (!unit || unit.hash !== hash) continue;
-      let install = false;
-      try {
-        install = hasSection(parseUnitFile(unit.text, { unit: name }), 'Install');
-      } catch {
-        // stored files are canonical; an unreadable one is still written as is
-      }
-      this.files.set(hash, { text: unit.text, install });
-    }
-  }
-
-  private requirementsOf(name: string, hash: string): Requirements | undefined {
-    const key = `${name}\n${hash}`;
-    let r = this.requirements.get(key);
-    if (r === undefined) {
-      const file = this.files.get(hash);
-      if (!file) return undefined;
-      try {
-        // Stored units are read as the version that accepted them did (see RequirementsOptions.stored).
-        r = parseRequirements(name, parseUnitFile(file.text, { unit: name }), { stored: true }).requirements;
-      } catch (err) {
-        this.log.warn('cannot read requirements of unit', { unit: name, error: (err as Error).message });
-        r = null;
-      }
-      this.requirements.set(key, r);
-    }
-    return r ?? undefined;
   }
 
   /**
@@ -366,7 +355,7 @@ export class Agent {
       this.launched.delete(name);
     });
     await each(
-      phase('start').filter((n) => this.written.has(n) && desired?.get(n)?.state === 'launched'),
+      phase('start').filter((n) => this.written.has(n) && desired?.get(n)?.state === 'launched' && !this.fence.active),
       'start',
       async (name) => {
         // Launched from now on, so a start in flight is not queued again; a

@@ -6,7 +6,7 @@
 // registers again with the shared backoff, and takes the record only when
 // it is absent, never from another live host, so two hosts with one ID do
 // not take it in turns (test/integration/presence.test.ts). Losing etcd
-// alone never stops units.
+// alone stops units only with self-fencing on (fence.ts, lastAckAt).
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import {
@@ -38,6 +38,7 @@ export class Presence {
   private stopped = false;
   private retrying = false;
   private state: PresenceState = { kind: 'lost', reason: 'not registered yet' };
+  private ackAt = performance.now();
   private checking: Promise<void> = Promise.resolve();
   private readonly stopping = new AbortController();
   private readonly events = new EventEmitter();
@@ -62,6 +63,20 @@ export class Presence {
   /** Whether the agent may act on its schedule now. */
   get status(): PresenceState {
     return this.state;
+  }
+
+  /**
+   * When etcd last acknowledged this machine's presence (performance.now()):
+   * its registration, or the last keepalive answered while it held the
+   * record. Self-fencing (fence.ts) counts from here.
+   */
+  get lastAckAt(): number {
+    return this.ackAt;
+  }
+
+  /** Called at each acknowledgement that moves lastAckAt. */
+  onAck(handler: () => void): void {
+    this.events.on('ack', handler);
   }
 
   /** Called with each lease the machine is registered under (the first, and after each loss). */
@@ -149,6 +164,11 @@ export class Presence {
     }
     if (kept) return;
     this.lease = lease;
+    lease.onAlive(() => {
+      if (this.lease !== lease || this.state.kind !== 'held') return;
+      this.ackAt = performance.now();
+      this.events.emit('ack');
+    });
     lease.onLost((err) => {
       if (this.stopped) return;
       this.setState({ kind: 'lost', reason: `machine lease lost (${err.message})` });
@@ -218,6 +238,7 @@ export class Presence {
     const prev = this.state;
     if (prev.kind === next.kind && JSON.stringify(prev) === JSON.stringify(next)) return;
     this.state = next;
+    if (next.kind === 'held') this.ackAt = performance.now();
     const machine = this.record.id;
     if (next.kind === 'held') {
       if (!(prev.kind === 'lost' && prev.reason === 'not registered yet')) this.log.info('machine registered again; acting on its schedule', { machine });

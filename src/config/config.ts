@@ -21,6 +21,12 @@ export interface DaemonConfig {
   metadata: Record<string, string>;
   /** Seconds. */
   agentTtl: number;
+  /**
+   * Seconds cut off from etcd after which the agent stops its non-global
+   * units (self-fencing), and which the engine waits out before placing them
+   * elsewhere; undefined: off (fleet's behaviour, units keep running).
+   */
+  agentFenceAfter: number | undefined;
   /** Seconds. */
   engineTtl: number;
   disableEngine: boolean;
@@ -69,6 +75,7 @@ export const DEFAULTS: DaemonConfig = {
   publicIp: undefined,
   metadata: {},
   agentTtl: 30,
+  agentFenceAfter: undefined,
   engineTtl: 10,
   disableEngine: false,
   verbosity: 0,
@@ -114,6 +121,7 @@ const OPTIONS: Record<string, AnyOptionSpec> = {
   public_ip: option('publicIp', (v) => v || undefined),
   metadata: option('metadata', metadata),
   agent_ttl: option('agentTtl', seconds),
+  agent_fence_after: option('agentFenceAfter', fenceAfter),
   engine_ttl: option('engineTtl', seconds),
   disable_engine: option('disableEngine', bool),
   verbosity: option('verbosity', integer),
@@ -329,6 +337,12 @@ function wholeSeconds(v: string, where: string): number {
   const n = seconds(v, where);
   if (!Number.isInteger(n)) throw new ConfigError(`${where}: must be a whole number of seconds`);
   return n;
+}
+
+/** A duration, or `off` / `0` / empty: no fencing. */
+function fenceAfter(v: string, where: string): number | undefined {
+  if (v === '' || v === '0' || v.toLowerCase() === 'off') return undefined;
+  return seconds(v, where);
 }
 
 function shutdownMode(v: string, where: string): ShutdownMode {

@@ -25,6 +25,8 @@ import { parseUnitName } from '../unit/name.js';
 import { parseRequirements, type Requirements } from '../unit/requirements.js';
 import { schedule, type ClusterState, type MachineInfo, type SchedulableUnit } from './scheduler.js';
 import { schedulableMachines } from './feasibility.js';
+import { FenceClock } from './fence.js';
+import { effectiveFence } from '../unit/fence.js';
 
 export interface EngineReconcilerOptions {
   registry: Registry;
@@ -99,6 +101,8 @@ export class EngineReconciler {
   /** Revisions of our own plan transactions not yet seen coming back. */
   private readonly ownRevisions = new Set<number>();
   private staleStreak = 0;
+  /** When this engine saw machines gone, for holding their fenced units (fence.ts). */
+  private readonly fence = new FenceClock();
 
   constructor(private readonly opts: EngineReconcilerOptions) {
     const r = opts.registry;
@@ -179,7 +183,8 @@ export class EngineReconciler {
   /** One level-triggered pass: registry state in, fenced plan out. */
   private async pass(): Promise<void> {
     const started = performance.now();
-    const { state, hashes, stray } = this.clusterState();
+    const held = this.fenceHolds(started);
+    const { state, hashes, stray } = this.clusterState(held);
     const built = performance.now();
     const plan = schedule(state);
     const scheduled = performance.now();
@@ -194,12 +199,14 @@ export class EngineReconciler {
     for (const u of plan.unplace) if (!placing.has(u.unit)) ops.push({ type: 'unplace', machine: u.machine, unit: u.unit });
 
     const desired = new Map(state.units.map((u) => [u.name, u.desiredState]));
-    const decide = (unit: string, machine: string): DecisionRecord => ({
-      unit,
-      machine,
-      hash: hashes.get(unit) ?? '',
-      state: desired.get(unit) === 'loaded' ? 'loaded' : 'launched',
-    });
+    const requirements = new Map(state.units.map((u) => [u.name, u.requirements]));
+    const decide = (unit: string, machine: string): DecisionRecord => {
+      const r = requirements.get(unit);
+      // In the decision, so a leader taking over after the machine is gone knows it.
+      const fenceAfter = r && effectiveFence(r, this.machines.get(machine)?.fenceAfter);
+      const state = desired.get(unit) === 'loaded' ? 'loaded' : 'launched';
+      return { unit, machine, hash: hashes.get(unit) ?? '', state, ...(fenceAfter === undefined ? {} : { fenceAfter }) };
+    };
     for (const p of plan.place) ops.push({ type: 'place', decision: decide(p.unit, p.machine), from: state.decisions.get(p.unit) });
     // Kept decisions whose desired state or file changed are rewritten, so
     // the agent (which reads only its own decisions) sees the change.
@@ -208,9 +215,8 @@ export class EngineReconciler {
       if (moved.has(unit) || placing.has(unit)) continue;
       const current = this.decisions.get(`${machine}/${unit}`);
       const want = decide(unit, machine);
-      if (current && desired.get(unit) !== 'inactive' && (current.hash !== want.hash || current.state !== want.state)) {
-        ops.push({ type: 'place', decision: want, from: machine });
-      }
+      const changed = current && (current.hash !== want.hash || current.state !== want.state || current.fenceAfter !== want.fenceAfter);
+      if (changed && desired.get(unit) !== 'inactive') ops.push({ type: 'place', decision: want, from: machine });
     }
 
     const stillPending = new Set<string>();
@@ -296,8 +302,16 @@ export class EngineReconciler {
     this.kick();
   }
 
-  /** The scheduler's input, built from the caches. */
-  private clusterState(): {
+  /** Units of vanished machines within their fence (fence.ts), left out of the pass; a pass is due when the first hold ends. */
+  private fenceHolds(now: number): ReadonlyMap<string, number> {
+    const live = new Set([...this.machines.values()].map((m) => m.id));
+    const { held, nextAt } = this.fence.update([...this.decisions.values()], live, now, this.log);
+    if (nextAt !== undefined) this.loop.kickAfter(nextAt - now);
+    return held;
+  }
+
+  /** The scheduler's input, built from the caches; held units are left out (neither kept, moved nor pending). */
+  private clusterState(held: ReadonlyMap<string, number>): {
     state: ClusterState;
     hashes: Map<string, string>;
     stray: { unit: string; machine: string }[];
@@ -305,6 +319,7 @@ export class EngineReconciler {
     const units: SchedulableUnit[] = [];
     const hashes = new Map<string, string>();
     for (const [name, unit] of this.units.entries()) {
+      if (held.has(name)) continue;
       const parsed = this.requirementsOf(name, unit);
       if (parsed.template || !parsed.requirements) continue;
       hashes.set(name, unit.hash);
@@ -329,6 +344,7 @@ export class EngineReconciler {
     const decisions = new Map<string, string>();
     const stray: { unit: string; machine: string }[] = [];
     for (const d of this.decisions.values()) {
+      if (held.has(d.unit)) continue;
       if (decisions.has(d.unit)) stray.push({ unit: d.unit, machine: d.machine });
       else decisions.set(d.unit, d.machine);
     }

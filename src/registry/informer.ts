@@ -100,6 +100,15 @@ export class Informer<T> {
     return this.cache.values();
   }
 
+  /**
+   * Lists the prefix again and watches on from there: afterwards the cache
+   * holds every change made before the call (a watch alone gives no such
+   * point in time when nothing under the prefix changes).
+   */
+  resync(): Promise<void> {
+    return this.relist();
+  }
+
   /** Subscribes to batches of changes; returns the unsubscribe function. */
   subscribe(handler: InformerHandler<T>): () => void {
     this.handlers.add(handler);

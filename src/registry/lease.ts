@@ -11,6 +11,8 @@ export interface RegistryLease {
   readonly ttlSeconds: number;
   /** Called once when the lease is gone (expired while unreachable, or revoked by someone else). */
   onLost(handler: (err: Error) => void): void;
+  /** Called at each keepalive etcd answered: the moment etcd last acknowledged the owner (agent self-fencing counts from it). */
+  onAlive(handler: () => void): void;
   /** Revokes the lease: every key bound to it is deleted at once. */
   revoke(): Promise<void>;
   /** Stops the keep-alive without revoking: the keys expire after the TTL. */
@@ -46,6 +48,9 @@ export async function grantLease(conn: Connection, ttlSeconds: number): Promise<
     lost = true;
     events.emit('lost', err);
   });
+  lease.on('keepaliveSucceeded', () => {
+    if (!lost) events.emit('alive');
+  });
   return {
     id,
     ttlSeconds,
@@ -55,6 +60,9 @@ export async function grantLease(conn: Connection, ttlSeconds: number): Promise<
     onLost(handler) {
       if (lost) handler(new Error('lease already lost'));
       else events.once('lost', handler);
+    },
+    onAlive(handler) {
+      events.on('alive', handler);
     },
     async revoke() {
       lost = true;

@@ -41,6 +41,8 @@ export interface MachineRecord {
   since: string;
   /** Where this machine's flotillad serves the API on TCP (http(s)://host:port), when it does. */
   apiUrl?: string;
+  /** agent_fence_after in seconds (0: off). Absent: an agent that does not fence, so the engine holds none of its units. */
+  fenceAfter?: number;
 }
 
 /** `duplicates/<id>/<host>`: a host that has this machine ID too and, refused, does not act on its schedule. */
@@ -69,6 +71,12 @@ export interface DecisionRecord {
   machine: string;
   hash: string;
   state: Exclude<DesiredState, 'inactive'>;
+  /**
+   * Seconds: the unit's effective fence on that machine (src/unit/fence.ts),
+   * written by the engine, so a leader that takes over after the machine
+   * vanished still knows how long to hold the unit. Absent: no fence.
+   */
+  fenceAfter?: number;
 }
 
 /** `pending/<unit>`: why the engine could not place a unit. */
@@ -136,6 +144,10 @@ const int: Check<number> = (v, p) => {
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new DecodeError(`${p} is not an integer`);
   return v;
 };
+const seconds: Check<number> = (v, p) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new DecodeError(`${p} is not a number of seconds`);
+  return v;
+};
 const stringMap: Check<Record<string, string>> = (v, p) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DecodeError(`${p} is not an object`);
   const out: Record<string, string> = {};
@@ -196,6 +208,7 @@ export const decode = {
     bootId: str,
     since: str,
     apiUrl: optional(str),
+    fenceAfter: optional(seconds),
   }),
   metadata: record<MetadataRecord>({ value: str }),
   duplicate: record<DuplicateRecord>({ machine: nonEmpty, hostname: str, publicIp: str, since: str }),
@@ -205,6 +218,7 @@ export const decode = {
     machine: nonEmpty,
     hash: nonEmpty,
     state: oneOf(['loaded', 'launched'] as const),
+    fenceAfter: optional(seconds),
   }),
   pending: record<PendingRecord>({ unit: nonEmpty, reason: str, since: str }),
   state: record<StateRecord>({

@@ -11,6 +11,7 @@ import { groupMetadata, parseMetadataPair } from './metadata.js';
 import { isValidUnitName, parseUnitName } from './name.js';
 import type { XFleetOption, XFleetOptions, XFleetValue } from './xfleet.js';
 import { readXFleet } from './xfleet.js';
+import { parseFenceSeconds } from './fence.js';
 
 export type { MetadataRequirement } from './metadata.js';
 
@@ -29,6 +30,8 @@ export interface Requirements {
   replaces: string[];
   /** Run on every machine whose metadata matches. */
   global: boolean;
+  /** Seconds cut off from etcd after which the agent stops the unit (FenceAfter=; 0: never); unset: the machine's agent_fence_after. */
+  fenceAfter?: number;
 }
 
 export interface RequirementsReading {
@@ -98,6 +101,8 @@ export function parseRequirements(unitName: string, file: UnitFile, opts: Requir
   if (machineId !== undefined) requirements.machineId = machineId;
   const machineBootId = firstOf(get('machineBootId'), unitName, warnings);
   if (machineBootId !== undefined) requirements.machineBootId = machineBootId;
+  const fenceAfter = readFence(get('fenceAfter'), unitName, { warnings, stored });
+  if (fenceAfter !== undefined) requirements.fenceAfter = fenceAfter;
 
   const patterns = [
     ...conflicts.map((v) => ['Conflicts', v] as const),
@@ -133,6 +138,19 @@ function readGlobal(
   }
   const last = given.at(-1);
   return last !== undefined && TRUTHY.includes(last.value.toLowerCase());
+}
+
+/** The last value counts, as for any systemd time span; a stored unit's bad value is ignored with a warning. */
+function readFence(given: XFleetValue[], unit: string, how: { warnings: string[]; stored: boolean }): number | undefined {
+  const last = given.at(-1);
+  if (last === undefined) return undefined;
+  const seconds = parseFenceSeconds(last.value);
+  if (seconds !== undefined) return seconds;
+  if (how.stored) {
+    how.warnings.push(`${unit}: ${last.key}=${last.value} is not a time span and is ignored`);
+    return undefined;
+  }
+  throw new UnitError('xfleet.duration', `${last.key}=${last.value} is not a time span; use e.g. 30s, 2min or 0 (never fenced)`, { unit });
 }
 
 /** A unit is pinned to one machine: fleet used the first value; more are a likely mistake worth a warning. */
@@ -219,6 +237,7 @@ function checkCombinations(r: Requirements, unit: string): void {
     Conflicts: r.conflicts.length > 0,
     Replaces: r.replaces.length > 0,
     Global: r.global,
+    FenceAfter: r.fenceAfter !== undefined,
   };
   const refuse = (a: string, b: string, why: string): never => {
     throw new UnitError('xfleet.combination', `${a} cannot be combined with ${b}: ${why}; remove one of them`, { unit });
@@ -229,6 +248,7 @@ function checkCombinations(r: Requirements, unit: string): void {
   if (pinned && has.Replaces) refuse(pin, 'Replaces', 'a unit pinned to one machine cannot be placed beside the units it replaces');
   if (has.Global && has.MachineOf) refuse('Global', 'MachineOf', 'a global unit runs on every machine, not only beside other units');
   if (has.Global && has.Replaces) refuse('Global', 'Replaces', 'a global unit is not scheduled, so it cannot displace units');
+  if (has.Global && has.FenceAfter) refuse('Global', 'FenceAfter', 'a global unit runs on every machine, so it is never fenced');
   if (has.Conflicts && has.Replaces) refuse('Conflicts', 'Replaces', 'fleet does not support both on one unit');
 }
 

@@ -7,7 +7,7 @@ import type { UnitFile } from './file.js';
 import { expandSpecifiers } from './specifiers.js';
 import { closest } from './suggest.js';
 
-export type XFleetOption = 'machineId' | 'machineBootId' | 'machineOf' | 'machineMetadata' | 'conflicts' | 'global' | 'replaces';
+export type XFleetOption = 'machineId' | 'machineBootId' | 'machineOf' | 'machineMetadata' | 'conflicts' | 'global' | 'replaces' | 'fenceAfter';
 
 export const XFLEET_SECTION = 'X-Fleet';
 
@@ -19,6 +19,7 @@ export const XFLEET_KEYS: Readonly<Record<string, XFleetOption>> = Object.freeze
   Conflicts: 'conflicts',
   Global: 'global',
   Replaces: 'replaces',
+  FenceAfter: 'fenceAfter',
   'X-ConditionMachineID': 'machineId',
   'X-ConditionMachineBootID': 'machineBootId',
   'X-ConditionMachineOf': 'machineOf',

@@ -72,4 +72,26 @@ describe('reconcile loop', () => {
     expect(stopping.isStopped).toBe(true);
     await loop.stop();
   });
+
+  it('kickAfter runs a pass once the time has come, the earliest asked for winning (a fenced unit held until then)', async () => {
+    const at: number[] = [];
+    const loop = new ReconcileLoop({ pass: async () => void at.push(performance.now()), delayMs: () => 1, onError: () => 'retry' });
+    loop.start();
+    await loop.whenIdle();
+    const from = performance.now();
+    loop.kickAfter(300);
+    loop.kickAfter(100);
+    loop.kickAfter(200);
+    await tick(60);
+    expect(at).toHaveLength(1);
+    await tick(120);
+    expect(at).toHaveLength(2);
+    expect(at[1]! - from).toBeGreaterThanOrEqual(100);
+    await tick(250);
+    expect(at).toHaveLength(2);
+    loop.kickAfter(50);
+    await loop.stop();
+    await tick(80);
+    expect(at).toHaveLength(2);
+  });
 });

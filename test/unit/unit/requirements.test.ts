@@ -112,8 +112,8 @@ describe('parseRequirements: each option', () => {
     ['MachineOff=db.service', 'unknown [X-Fleet] key MachineOff=; did you mean MachineOf=?'],
     ['Conflict=a.service', 'unknown [X-Fleet] key Conflict=; did you mean Conflicts=?'],
     ['X-ConditionMachineMetdata=a=b', 'unknown [X-Fleet] key X-ConditionMachineMetdata=; did you mean X-ConditionMachineMetadata=?'],
-    ['Colour=blue', 'unknown [X-Fleet] key Colour= (known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces)'],
-    ['MachineIdentity=x', 'unknown [X-Fleet] key MachineIdentity= (known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces)'],
+    ['Colour=blue', 'unknown [X-Fleet] key Colour= (known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces, FenceAfter)'],
+    ['MachineIdentity=x', 'unknown [X-Fleet] key MachineIdentity= (known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces, FenceAfter)'],
   ])('refuses the unknown key in %j, suggesting a close one', (xfleet, detail) => {
     const e = refusal(`MachineOf=db.service\n${xfleet}`);
     expect(e.rule).toBe('xfleet.unknown-key');
