@@ -239,10 +239,14 @@ export class LabNode {
   /** Ends whatever is left of the node, removes its cgroups, unmounts its overlay and deletes its folder. Idempotent. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
-    await this.kill(15_000);
+    await this.endProcesses(15_000);
+    // A cgroup that cannot go (a process someone moved into it) is reported
+    // after the rest is removed, not instead of it.
+    const cgroupError = await removeNodeCgroups(this.dir).then(() => undefined, (err: unknown) => err);
     await unmountAll(this.dir);
     // rm would descend into a mount; unmountAll has thrown if one is left.
     if (mountsUnder(this.dir).length === 0) await rm(this.dir, { recursive: true, force: true });
+    if (cgroupError !== undefined) throw cgroupError;
     this.destroyed = true;
     live.delete(this);
   }
