@@ -93,6 +93,22 @@ export async function removeLabCgroups(stateDir: string, timeoutMs = 5_000): Pro
   await removeUntil(labCgroup(stateDir), timeoutMs);
 }
 
+/**
+ * Every process in a cgroup of the nodes whose folders are in stateDir, in
+ * any hierarchy: the lab made those cgroups for its nodes, so what is in
+ * them is the nodes' (cleanup ends them when the node records are lost).
+ */
+export function labCgroupPids(stateDir: string): number[] {
+  const cgroup = labCgroup(stateDir);
+  const pids = new Set<number>();
+  const visit = (dir: string): void => {
+    for (const pid of readOr(path.join(dir, 'cgroup.procs')).split('\n')) if (Number(pid) > 0) pids.add(Number(pid));
+    for (const sub of subdirs(dir)) visit(path.join(dir, sub));
+  };
+  for (const hierarchy of hostHierarchies()) visit(path.join(hierarchy, cgroup));
+  return [...pids];
+}
+
 /** The cgroups of the lab in stateDir that exist in any hierarchy (for tests and status). */
 export function existingLabCgroups(stateDir: string): string[] {
   const cgroup = labCgroup(stateDir);
@@ -104,13 +120,7 @@ export function existingLabCgroups(stateDir: string): string[] {
 /** True when pid is in a cgroup of the lab in stateDir, in any hierarchy (a kernel record of whose it is). */
 export function inLabCgroup(pid: number, stateDir: string): boolean {
   const cgroup = labCgroup(stateDir);
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  } catch {
-    return false;
-  }
-  return text.split('\n').some((line) => {
+  return readOr(`/proc/${pid}/cgroup`).split('\n').some((line) => {
     const p = line.split(':').slice(2).join(':');
     return p === cgroup || p.startsWith(cgroup + '/');
   });
@@ -129,14 +139,7 @@ async function removeUntil(cgroup: string, timeoutMs: number): Promise<void> {
 // rmdir of dir and every cgroup below it, deepest first (a cgroup's files
 // go with it). Returns the deepest ones the kernel refused: still in use.
 function removeTree(dir: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const busy = entries.flatMap((name) => removeTree(path.join(dir, name)));
+  const busy = subdirs(dir).flatMap((name) => removeTree(path.join(dir, name)));
   if (busy.length > 0) return busy;
   try {
     rmdirSync(dir);
@@ -155,6 +158,24 @@ function rmdirIfEmpty(dir: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY') throw err;
+  }
+}
+
+// The child cgroups of dir; none when dir is gone.
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+function readOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }
 

@@ -7,7 +7,7 @@ import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { removeLabCgroups, removeNodeCgroups } from './cgroup.js';
+import { labCgroupPids, removeLabCgroups, removeNodeCgroups } from './cgroup.js';
 import { mountsUnder, unmountAll } from './mounts.js';
 import { isNspawnOf } from './nspawn.js';
 import { isEtcdIn } from './lab-sweep.js';
@@ -42,9 +42,16 @@ export async function cleanup(stateRoot: string): Promise<CleanupReport> {
     report.killed.push(...(await endNode(dir)));
     await removeNodeCgroups(dir);
   }
-  // Also the cgroups of nodes whose folders are gone: named after the folder
-  // that held them (src/lab/cgroup.ts), and empty now that no node runs.
-  for (const dir of stateDirs) await removeLabCgroups(dir);
+  // Also nodes whose records are gone: their cgroups are named after the
+  // folder that held them (src/lab/cgroup.ts); what is left in them is
+  // ended, then they are removed.
+  for (const dir of stateDirs) {
+    const pids = labCgroupPids(dir);
+    for (const pid of pids) signal(pid, 'SIGKILL');
+    for (const pid of pids) await waitForExit(pid, 5_000);
+    report.killed.push(...pids);
+    await removeLabCgroups(dir);
+  }
   report.killed.push(...(await endEtcds(root, isKept)));
 
   for (const target of new Set(mountsUnder(root).filter((t) => !isKept(t)))) {

@@ -98,7 +98,7 @@ describe.skipIf(skipWithoutNodes('node cgroup tests (test/e2e/node-cgroup.test.t
     expect(existingLabCgroups(runDir)).toEqual([]);
   });
 
-  it('kill() removes the node\'s cgroups, and cleanup() after a crash those of nodes whose handle was lost', async () => {
+  it('kill() removes the node\'s cgroups; cleanup() after a crash ends a node known only by its cgroups and removes them', async () => {
     const killedNode = await boot(runDir, 'c3', '127.0.0.33');
     expect(cgroupsOf(killedNode.initPid).systemd).toBe(`${nodeCgroup(killedNode.dir)}/payload/init.scope`);
     expect(existingLabCgroups(runDir)).not.toEqual([]);
@@ -112,10 +112,14 @@ describe.skipIf(skipWithoutNodes('node cgroup tests (test/e2e/node-cgroup.test.t
     const main = await hostMainPid(lost, 'twin.service');
     expect(cgroupsOf(main).systemd?.startsWith(nodeCgroup(lost.dir) + '/')).toBe(true);
     expect(existingLabCgroups(crashed)).not.toEqual([]);
+    // The crash lost the node's record too: only its cgroups say whose its processes are.
+    for (const file of ['node.json', 'nspawn.pid']) rmSync(path.join(lost.dir, file));
 
-    await cleanup(crashed);
-    expect(isAlive(main)).toBe(false);
+    const report = await cleanup(crashed);
+    expect(report.killed).toContain(lost.initPid);
+    expect(isAlive(main) || isAlive(lost.initPid) || isAlive(lost.nspawnPid)).toBe(false);
     expect(existingLabCgroups(crashed)).toEqual([]);
+    expect(mountsUnder(crashed)).toEqual([]);
   });
 
   it('down finds a node\'s processes by its cgroups alone (record and machine ID gone) and leaves no cgroup', async () => {
