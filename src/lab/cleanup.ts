@@ -1,5 +1,5 @@
 // Removing what an earlier run left under a state root after it crashed:
-// the nodes' processes, their overlay mounts, their folders. A process is
+// the nodes' processes, their cgroups, their overlay mounts, their folders. A process is
 // only ended when the kernel's own records prove it is that node's (its
 // command line names the node's root, or it lives in the node's PID
 // namespace), so a PID reused by something unrelated is never touched.
@@ -7,6 +7,7 @@ import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { labCgroupPids, removeLabCgroups, removeNodeCgroups } from './cgroup.js';
 import { mountsUnder, unmountAll } from './mounts.js';
 import { isNspawnOf } from './nspawn.js';
 import { isEtcdIn } from './lab-sweep.js';
@@ -25,19 +26,32 @@ export interface CleanupReport {
 }
 
 /**
- * Ends every node under stateRoot, unmounts every mount under it and deletes
- * everything in it, except run folders (makeRunDir) whose owner still runs.
- * Idempotent; stateRoot itself stays.
+ * Ends every node under stateRoot, removes their cgroups, unmounts every
+ * mount under it and deletes everything in it, except run folders
+ * (makeRunDir) whose owner still runs. Idempotent; stateRoot itself stays.
  */
 export async function cleanup(stateRoot: string): Promise<CleanupReport> {
   const root = path.resolve(stateRoot);
   const report: CleanupReport = { killed: [], unmounted: [], removed: [], kept: [] };
   if (!isDir(root)) return report;
-  const { nodes, kept } = survey(root);
+  const { nodes, kept, stateDirs } = survey(root);
   report.kept = kept;
   const isKept = (p: string): boolean => kept.some((k) => p === k || p.startsWith(k + '/'));
 
-  for (const dir of nodes) report.killed.push(...(await endNode(dir)));
+  for (const dir of nodes) {
+    report.killed.push(...(await endNode(dir)));
+    await removeNodeCgroups(dir);
+  }
+  // Also nodes whose records are gone: their cgroups are named after the
+  // folder that held them (src/lab/cgroup.ts); what is left in them is
+  // ended, then they are removed.
+  for (const dir of stateDirs) {
+    const pids = labCgroupPids(dir);
+    for (const pid of pids) signal(pid, 'SIGKILL');
+    for (const pid of pids) await waitForExit(pid, 5_000);
+    report.killed.push(...pids);
+    await removeLabCgroups(dir);
+  }
   report.killed.push(...(await endEtcds(root, isKept)));
 
   for (const target of new Set(mountsUnder(root).filter((t) => !isKept(t)))) {
@@ -49,16 +63,19 @@ export async function cleanup(stateRoot: string): Promise<CleanupReport> {
   return report;
 }
 
-// Node folders under root, and run folders with a live owner (not entered).
-function survey(root: string): { nodes: string[]; kept: string[] } {
+// Node folders under root, run folders with a live owner (not entered), and
+// the other folders, where nodes may have been.
+function survey(root: string): { nodes: string[]; kept: string[]; stateDirs: string[] } {
   const nodes: string[] = [];
   const kept: string[] = [];
+  const stateDirs: string[] = [];
   const visit = (dir: string, depth: number): void => {
     if (dir !== root && hasLiveOwner(dir)) {
       kept.push(dir);
     } else if (isNodeDir(dir)) {
       nodes.push(dir);
     } else if (depth < 4) {
+      stateDirs.push(dir);
       for (const entry of safeReaddir(dir)) {
         const child = path.join(dir, entry);
         if (isDir(child)) visit(child, depth + 1);
@@ -66,7 +83,7 @@ function survey(root: string): { nodes: string[]; kept: string[] } {
     }
   };
   visit(root, 0);
-  return { nodes, kept };
+  return { nodes, kept, stateDirs };
 }
 
 // Ends one node's processes, proven to be its own; returns the PIDs killed.

@@ -1,13 +1,15 @@
 // Finding a lab's processes without trusting its state file, for `down`
 // after a crash (lab.json lost, PIDs never recorded): by what the kernel
-// says about each process. Only three kinds are ever taken as the lab's:
-// an etcd whose --data-dir lies in the lab's folder, a systemd-nspawn (or
-// its boot shell) booting a root in the lab's folder, and a process inside
-// a node (another PID namespace than ours) whose root holds the machine ID
-// of one of the lab's nodes.
+// says about each process. Only these are ever taken as the lab's: an etcd
+// whose --data-dir lies in the lab's folder, a systemd-nspawn (or its boot
+// shell) booting a root in the lab's folder, and a process inside a node:
+// one in a cgroup the lab made for its nodes (src/lab/cgroup.ts), or one in
+// another PID namespace than ours whose root holds the machine ID of one of
+// the lab's nodes.
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { EtcdMemberRecord, LabLayout } from './lab-state.js';
+import { inLabCgroup } from './cgroup.js';
+import { labLayout, type EtcdMemberRecord, type LabLayout } from './lab-state.js';
 import { isNspawnOf } from './nspawn.js';
 import { allPids, cmdline, isAlive, pidNamespace, startTime } from './proc.js';
 import { nodeLayout } from './state.js';
@@ -21,7 +23,10 @@ export interface LabProcess {
 export function labProcesses(dir: string): LabProcess[] {
   const root = path.resolve(dir);
   const machineIds = nodeMachineIds(root);
-  const nodeRoots = nodeFolders(root).map((d) => nodeLayout(d).root);
+  const folders = nodeFolders(root);
+  const nodeRoots = folders.map((d) => nodeLayout(d).root);
+  // Where node folders are or were: the cgroups of their nodes are named after it.
+  const stateDirs = [...new Set([labLayout(root).nodesDir, ...folders.map((d) => path.dirname(d))])];
   const ownNs = pidNamespace(process.pid);
   const found: LabProcess[] = [];
   for (const pid of allPids()) {
@@ -31,6 +36,8 @@ export function labProcesses(dir: string): LabProcess[] {
       found.push({ pid, kind: 'etcd' });
     } else if (nodeRoots.some((r) => isNspawnOf(argv, r)) || isNspawnUnder(argv, root)) {
       found.push({ pid, kind: 'nspawn' });
+    } else if (stateDirs.some((d) => inLabCgroup(pid, d))) {
+      found.push({ pid, kind: 'node' });
     } else if (machineIds.size > 0 && pidNamespace(pid) !== ownNs && machineIds.has(rootMachineId(pid))) {
       found.push({ pid, kind: 'node' });
     }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createNodeCgroups, removeNodeCgroups } from './cgroup.js';
 import { run, type RunResult } from './exec.js';
 import { mountOverlay, mountsUnder, unmountAll } from './mounts.js';
 import { findInit, startNspawn } from './nspawn.js';
@@ -75,7 +76,7 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
     await Promise.all([mkdir(layout.upper), mkdir(layout.work), mkdir(layout.root)]);
     await mountOverlay({ upper: layout.upper, work: layout.work, target: layout.root, lower: opts.hostLayers });
     await prepareRoot(layout.root, identity, { wants: opts.wants ?? [], files: opts.files ?? {}, privateFiles: opts.privateFiles ?? [] });
-    const nspawn = startNspawn(layout.root, identity.name, layout.log);
+    const nspawn = startNspawn(layout.root, identity.name, layout.log, createNodeCgroups(layout.dir));
     Object.assign(record, { nspawnPid: nspawn.pid, nspawnStart: startTime(nspawn.pid) });
     writeRecord(layout, record);
     node.attachNspawn(nspawn.pid, record.nspawnStart);
@@ -227,19 +228,25 @@ export class LabNode {
   /**
    * Machine death: SIGKILL to the node's systemd ends every process in the
    * node at once (SIGKILL to nspawn would not: the init would be adopted and
-   * live on). Waits until nspawn has gone; the folder stays until destroy().
+   * live on). Waits until nspawn has gone, then removes the node's cgroups;
+   * the folder stays until destroy().
    */
   async kill(timeoutMs = 15_000): Promise<void> {
     await this.endProcesses(timeoutMs);
+    await removeNodeCgroups(this.dir);
   }
 
-  /** Ends whatever is left of the node, unmounts its overlay and deletes its folder. Idempotent. */
+  /** Ends whatever is left of the node, removes its cgroups, unmounts its overlay and deletes its folder. Idempotent. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     await this.endProcesses(15_000);
+    // A cgroup that cannot go (a process someone moved into it) is reported
+    // after the rest is removed, not instead of it.
+    const cgroupError = await removeNodeCgroups(this.dir).then(() => undefined, (err: unknown) => err);
     await unmountAll(this.dir);
     // rm would descend into a mount; unmountAll has thrown if one is left.
     if (mountsUnder(this.dir).length === 0) await rm(this.dir, { recursive: true, force: true });
+    if (cgroupError !== undefined) throw cgroupError;
     this.destroyed = true;
     live.delete(this);
   }

@@ -8,9 +8,13 @@ import { childrenOf, comm } from './proc.js';
 
 // Run by `unshare -m` in a mount namespace of its own: the host's /run is
 // not a tmpfs and there is no machined, so nspawn gets a private tmpfs for
-// its runtime state, registers nowhere and creates no scope.
+// its runtime state, registers nowhere and creates no scope. Before that the
+// shell moves itself into the node's own cgroups (src/lab/cgroup.ts), under
+// which nspawn puts the node.
 const BOOT_SCRIPT = [
   'set -e',
+  'for d in $FLOTILLA_NODE_CGROUPS; do echo $$ > "$d/cgroup.procs"; done',
+  'unset FLOTILLA_NODE_CGROUPS',
   'mkdir -p /run/systemd/nspawn',
   'mount -t tmpfs tmpfs /run/systemd/nspawn',
   `exec systemd-nspawn -D "$1" -M "$2" --register=no --keep-unit --bind-ro="$3" -b -- systemd.unit=${NODE_TARGET}`,
@@ -25,10 +29,11 @@ export interface NspawnProcess {
 
 /**
  * Boots root as machine `name` with systemd-nspawn in a session and mount
- * namespace of its own, output to logFile. The process outlives us if we
- * crash; cleanup() finds it by the pid file the caller writes.
+ * namespace of its own, in the cgroups (folders, one per hierarchy) given,
+ * output to logFile. The process outlives us if we crash; cleanup() finds it
+ * by the pid file the caller writes.
  */
-export function startNspawn(root: string, name: string, logFile: string): NspawnProcess {
+export function startNspawn(root: string, name: string, logFile: string, cgroups: readonly string[]): NspawnProcess {
   const log = openSync(logFile, 'a');
   try {
     const child = spawn(
@@ -38,7 +43,11 @@ export function startNspawn(root: string, name: string, logFile: string): Nspawn
       // which would hide a checkout under /tmp (where CI may clone it).
       ['-m', '--propagation', 'private', 'sh', '-c', BOOT_SCRIPT, 'lab-node-boot', root, name, findCheckout()],
       // detached: setsid, so a signal to our process group never reaches the node.
-      { detached: true, stdio: ['ignore', log, log], env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' } },
+      {
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', FLOTILLA_NODE_CGROUPS: cgroups.join(' ') },
+      },
     );
     if (child.pid === undefined) throw new Error('could not start unshare/systemd-nspawn');
     const exited = new Promise<void>((resolve) => {

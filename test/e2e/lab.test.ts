@@ -9,6 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existingLabCgroups } from '../../src/lab/cgroup.js';
 import { down } from '../../src/lab/cluster.js';
 import type { LabStatus } from '../../src/lab/lab-status.js';
 import { freePorts } from '../../src/lab/etcd.js';
@@ -88,11 +89,13 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect((await lab(dir, ['exec', 'n2', '--', 'systemd-run', '--unit=probe', 'sleep', '300'])).code).toBe(0);
     const node2 = attachNode(path.join(dir, 'nodes', 'n2'));
     const before = node2?.processes() ?? [];
+    expect(nodeCgroups(dir)).toEqual(['n1', 'n2']);
     expect(before.length).toBeGreaterThanOrEqual(4); // nspawn, systemd, journald, sleep (and flotillad)
     const killed = await lab(dir, ['kill', 'n2']);
     expect(killed.code, killed.stderr).toBe(0);
     expect(before.filter(isAlive)).toEqual([]);
     expect(processesOf(path.join(dir, 'nodes', 'n2'), [n2?.machineId ?? 'none'])).toEqual([]);
+    expect(nodeCgroups(dir)).toEqual(['n1']);
     s = await status(dir);
     expect(s.nodes.map((n) => [n.name, n.state, n.flotillad])).toEqual([
       ['n1', 'running', built ? 'active' : 'inactive'],
@@ -112,10 +115,12 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect(new Set(s.nodes.map((n) => n.machineId)).size).toBe(3);
     const ids = s.nodes.map((n) => n.machineId);
     expect(processesOf(dir, ids).length).toBeGreaterThan(0);
+    expect(nodeCgroups(dir)).toEqual(['n1', 'n3']);
 
     const downed = await lab(dir, ['down']);
     expect(downed.code, downed.stderr).toBe(0);
     expect(processesOf(dir, ids)).toEqual([]);
+    expect(existingLabCgroups(labLayout(dir).nodesDir)).toEqual([]);
     expect(await findmntUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
     expect(await isPortOpen(port)).toBe(false);
@@ -211,11 +216,23 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     const downed = await lab(dir, ['down']);
     expect(downed.code, downed.stderr).toBe(0);
     expect(processesOf(dir, ids)).toEqual([]);
+    expect(existingLabCgroups(labLayout(dir).nodesDir)).toEqual([]);
     expect(await findmntUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
     expect(await isPortOpen(port)).toBe(false);
   });
 });
+
+// The nodes that have a cgroup of their own in the lab's (src/lab/cgroup.ts),
+// the same in every hierarchy.
+function nodeCgroups(dir: string): string[] {
+  const lists = existingLabCgroups(labLayout(dir).nodesDir).map((group) =>
+    readdirSync(group, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort().join(','),
+  );
+  const [first = '', ...rest] = lists;
+  expect(rest.every((l) => l === first), lists.join(' / ')).toBe(true);
+  return first === '' ? [] : first.split(',');
+}
 
 async function lab(dir: string, args: string[]): Promise<RunResult> {
   return run([process.execPath, '--import', 'tsx', CLI, '--dir', dir, ...args], { timeoutMs: 120_000 });

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, 
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existingLabCgroups } from '../../src/lab/cgroup.js';
 import { run } from '../../src/lab/exec.js';
 import {
   bootNode,
@@ -210,6 +211,7 @@ describe.skipIf(skipWithoutNodes('lab node tests (test/e2e/node.test.ts)'))('lab
     expect(await pgrep(lost.dir)).toEqual([]);
     expect(await findmntUnder(crashed)).toEqual([]);
     expect(readdirSync(crashed)).toEqual(['run-live']);
+    expect(existingLabCgroups(crashed)).toEqual([]);
     expect(isAlive(bystanderPid)).toBe(true);
 
     // Idempotent: nothing left to do.
