@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // flotctl: the fleetctl-compatible command line of flotilla. See docs/flotctl.md.
-import { hideBin } from 'yargs/helpers';
 import { processIO } from '../src/ctl/io.js';
 import { exitQuietlyOnClosedPipe, exitWhenFlushed } from '../src/process-exit.js';
 import { invalidProcessText } from '../src/process-text.js';
@@ -16,4 +15,5 @@ if (badText) {
   process.stderr.write(`flotctl: ${badText}\n`);
   await exitWhenFlushed(2);
 }
-await exitWhenFlushed(await runFlotctl(hideBin(process.argv), processIO()));
+// process.argv without node and the script, as yargs' hideBin gives it (not imported: --version needs no yargs).
+await exitWhenFlushed(await runFlotctl(process.argv.slice(2), processIO()));
