@@ -1,12 +1,12 @@
 // Global options: their flags, their FLOTCTL_* environment variables, and
-// turning them into a driver. The etcd driver is imported only when one is
+// turning them into a driver. A driver's module is imported only when one is
 // created: etcd3 with gRPC would cost every command most of its start
 // (docs/flotctl.md, Speed; test/unit/ctl/lazy.test.ts).
 import { DEFAULT_PREFIX } from '../registry/keys.js';
 import type { Registry } from '../registry/index.js';
 import type { CtlDriver } from './driver.js';
 import { UsageError } from './errors.js';
-import { ApiDriver, DEFAULT_API_ENDPOINT, parseApiEndpoint } from './api-driver.js';
+import { DEFAULT_API_ENDPOINT, parseApiEndpoint } from './api-endpoint.js';
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
 export const DRIVERS = ['etcd', 'api'] as const;
@@ -135,6 +135,7 @@ export function apiEndpoints(g: GlobalOptions): string[] {
 /** Connects the chosen driver (connections are lazy: nothing is sent yet). */
 export async function createDriver(g: GlobalOptions): Promise<CtlDriver> {
   if (g.driver === 'api') {
+    const { ApiDriver } = await import('./api-driver.js');
     return new ApiDriver({
       endpoints: apiEndpoints(g),
       caFile: g.caFile || undefined,

@@ -55,7 +55,7 @@ describe('flotctl loads only what the command needs', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^flotctl version /);
     expect(r.modules).toContain('cli/flotctl/run.ts');
-    for (const m of ['yargs', ...HEAVY, 'cli/flotctl/commands.ts']) expect(r.modules).not.toContain(m);
+    for (const m of ['yargs', ...HEAVY, 'cli/flotctl/commands.ts', 'src/ctl/api-driver.ts']) expect(r.modules).not.toContain(m);
   });
 
   it('help loads yargs and the commands, but no command code and no client', () => {
@@ -64,7 +64,7 @@ describe('flotctl loads only what the command needs', () => {
     expect(r.stdout).toContain('list-units');
     expect(r.modules).toContain('yargs');
     expect(r.modules).toContain('cli/flotctl/commands.ts');
-    const code = ['src/ctl/lifecycle.ts', 'src/ctl/remote.ts', 'src/ctl/drain.ts', 'src/ctl/etcd-driver.ts', 'src/registry/connection.ts', 'src/discovery/client.ts'];
+    const code = ['src/ctl/api-driver.ts', 'src/ctl/lifecycle.ts', 'src/ctl/remote.ts', 'src/ctl/drain.ts', 'src/ctl/etcd-driver.ts', 'src/registry/connection.ts', 'src/discovery/client.ts'];
     for (const m of [...HEAVY, ...code]) expect(r.modules).not.toContain(m);
   });
 
