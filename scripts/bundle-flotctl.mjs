@@ -4,9 +4,11 @@
 // dist/cli/flotctl-chunks/, loaded when that command runs. Node then reads a
 // few files instead of hundreds and resolves no package paths: most of
 // flotctl's start was spent there (docs/flotctl.md, Speed; npm run bench:cli).
-import { readFileSync, rmSync } from 'node:fs';
+// Then records flotctl's help texts for the installed flotctl to print
+// without yargs (cli/flotctl/help-cache.ts).
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,3 +77,22 @@ await esbuild.build({
   minifySyntax: true,
   logLevel: 'warning',
 });
+
+// The help texts, rendered by the runner tsc just built, with no FLOTCTL_* or FLEETCTL_* environment.
+const load = (file) => import(pathToFileURL(path.join(repo, 'dist', file)).href);
+const [{ runFlotctl }, { COMMANDS }, { helpCommandLines }, { captureIO }] = await Promise.all([
+  load('cli/flotctl/run.js'),
+  load('cli/flotctl/commands.js'),
+  load('cli/flotctl/help-cache.js'),
+  load('src/ctl/io.js'),
+]);
+const table = { keys: {}, texts: [] };
+for (const args of helpCommandLines(COMMANDS.map((c) => c.name))) {
+  const io = captureIO({ env: {} });
+  const code = await runFlotctl(args, io);
+  if (code !== 0 || io.stderr !== '' || io.stdout === '') throw new Error(`flotctl ${args.join(' ')}: exit ${code}, ${io.stderr.trim()}`);
+  let i = table.texts.indexOf(io.stdout);
+  if (i < 0) i = table.texts.push(io.stdout) - 1;
+  table.keys[args.join(' ')] = i;
+}
+writeFileSync(path.join(outdir, 'flotctl-help.json'), `${JSON.stringify(table)}\n`);
