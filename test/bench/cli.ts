@@ -9,7 +9,8 @@
 //     units, pending as no machine runs: one row each)
 // Prints one JSON line: medians in ms, their ratios to the floor, and
 // whether the targets (issue 17.5: --version and help within 1.5x of the
-// floor, list-units within 2.5x) are met. BENCH_RUNS and BENCH_UNITS adjust it.
+// floor, list-units within 2.5x) are met. BENCH_RUNS and BENCH_UNITS adjust
+// it; BENCH_FLOTCTL measures another build's flotctl.js (e.g. an older one).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -46,7 +47,7 @@ function timed(argv: readonly string[], check: (stdout: string) => boolean): num
 }
 
 async function main(): Promise<void> {
-  const cliJs = path.join(repo, 'dist/cli/flotctl.js');
+  const cliJs = path.resolve(process.env['BENCH_FLOTCTL'] ?? path.join(repo, 'dist/cli/flotctl.js'));
   const root = path.join(os.tmpdir(), 'flotilla-bench');
   mkdirSync(root, { recursive: true });
   const dir = mkdtempSync(path.join(root, 'etcd-'));
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
       help: ratio.help <= TARGETS.help,
       listUnits: ratio.listUnits <= TARGETS.listUnits,
     };
-    console.log(JSON.stringify({ runs: RUNS, units: UNITS, node: process.version, medianMs, ratio, targets: TARGETS, met, allMet: met.version && met.help && met.listUnits }));
+    console.log(JSON.stringify({ flotctl: path.relative(repo, cliJs), runs: RUNS, units: UNITS, node: process.version, medianMs, ratio, targets: TARGETS, met, allMet: met.version && met.help && met.listUnits }));
   } finally {
     await cluster.close();
     rmSync(dir, { recursive: true, force: true });
