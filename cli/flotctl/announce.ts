@@ -1,8 +1,5 @@
-import { Discovery } from '../../src/discovery/client.js';
-import { DEFAULT_TTL_SECONDS } from '../../src/discovery/announcer.js';
-import { DiscoveryNameError, checkService, parseHostPort } from '../../src/discovery/names.js';
+import { DEFAULT_TTL_SECONDS, DiscoveryNameError, checkService, parseHostPort } from '../../src/discovery/names.js';
 import { UsageError } from '../../src/ctl/errors.js';
-import { formatLeaseId } from '../../src/registry/index.js';
 import { defineCommand } from './common.js';
 import { discoveryRegistry } from './services.js';
 
@@ -62,7 +59,9 @@ export const announce = defineCommand<AnnounceArgs>({
     } catch (err) {
       throw err instanceof DiscoveryNameError ? new UsageError(err.message) : err;
     }
-    const discovery = new Discovery(discoveryRegistry(ctx.globals), { ownsRegistry: true });
+    // The etcd client is loaded only now, as the command runs.
+    const [{ Discovery }, { formatLeaseId }] = await Promise.all([import('../../src/discovery/client.js'), import('../../src/registry/lease.js')]);
+    const discovery = new Discovery(await discoveryRegistry(ctx.globals), { ownsRegistry: true });
     try {
       let a;
       try {

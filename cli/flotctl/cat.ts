@@ -13,7 +13,7 @@ export const cat = defineCommand<{ unit: string; output: string }>({
   completion: { flags: ['--output', '-o'], args: 'units' },
   run: async (ctx, argv) => {
     const { name } = unitArg(argv.unit);
-    const unit = (await ctx.driver().getUnits([name])).get(name);
+    const unit = (await (await ctx.driver()).getUnits([name])).get(name);
     if (!unit) throw new CtlError(`unit ${name} does not exist`);
     // The file exactly as stored: nothing added, nothing removed.
     ctx.out(argv.output === 'json' ? toJson(catJson(unit)) : unit.text);

@@ -7,7 +7,7 @@ export const completeUnits = defineCommand<object>({
   hidden: true,
   completion: { flags: [], args: 'none' },
   run: async (ctx) => {
-    const units = await ctx.driver().listUnits();
+    const units = await (await ctx.driver()).listUnits();
     ctx.out(units.map((u) => `${u.name}\n`).join(''));
   },
 });
@@ -18,7 +18,7 @@ export const completeMachines = defineCommand<object>({
   hidden: true,
   completion: { flags: [], args: 'none' },
   run: async (ctx) => {
-    const machines = await ctx.driver().listMachines();
+    const machines = await (await ctx.driver()).listMachines();
     ctx.out(machines.map((m) => `${m.id}\n`).join(''));
   },
 });

@@ -1,5 +1,3 @@
-import { blockAttempts } from '../../src/ctl/lifecycle.js';
-import { drain as drainMachine, undrain as undrainMachine } from '../../src/ctl/drain.js';
 import { BLOCKING_FLAGS, blockingOptions, defineCommand, type BlockingArgs } from './common.js';
 
 export const drain = defineCommand<BlockingArgs & { machine: string }>({
@@ -7,7 +5,10 @@ export const drain = defineCommand<BlockingArgs & { machine: string }>({
   describe: 'Move every unit off a machine and place none there until undrain',
   builder: (y) => blockingOptions(y.positional('machine', { type: 'string', describe: 'machine ID or a unique prefix of one' })),
   completion: { flags: BLOCKING_FLAGS, args: 'machines' },
-  run: (ctx, argv) => drainMachine(ctx, argv.machine, blockAttempts(argv)),
+  run: async (ctx, argv) => {
+    const [{ blockAttempts }, { drain: drainMachine }] = await Promise.all([import('../../src/ctl/lifecycle.js'), import('../../src/ctl/drain.js')]);
+    await drainMachine(ctx, argv.machine, blockAttempts(argv));
+  },
 });
 
 export const undrain = defineCommand<{ machine: string }>({
@@ -15,5 +16,8 @@ export const undrain = defineCommand<{ machine: string }>({
   describe: 'Let the engine place units on a drained machine again',
   builder: (y) => y.positional('machine', { type: 'string', describe: 'machine ID or a unique prefix of one' }),
   completion: { flags: [], args: 'machines' },
-  run: (ctx, argv) => undrainMachine(ctx, argv.machine),
+  run: async (ctx, argv) => {
+    const { undrain: undrainMachine } = await import('../../src/ctl/drain.js');
+    await undrainMachine(ctx, argv.machine);
+  },
 });

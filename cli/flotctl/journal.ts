@@ -1,6 +1,5 @@
 import { JOURNAL_OUTPUTS } from '../../src/api/local-units.js';
 import { CtlError, UsageError } from '../../src/ctl/errors.js';
-import { MachineClient, followWhilePresent, linePrefixer, placeUnit } from '../../src/ctl/remote.js';
 import { unitArg } from '../../src/ctl/units.js';
 import { defineCommand } from './common.js';
 
@@ -19,7 +18,8 @@ export const journal = defineCommand<{ unit: string; lines: number; follow: bool
   run: async (ctx, argv) => {
     const { name } = unitArg(argv.unit);
     if (!Number.isInteger(argv.lines) || argv.lines < 0 || argv.lines > 100_000) throw new UsageError('--lines must be a whole number from 0 to 100000');
-    const { unit, machines } = await placeUnit(ctx.driver(), name, { rejectInactive: true });
+    const { MachineClient, followWhilePresent, linePrefixer, placeUnit } = await import('../../src/ctl/remote.js');
+    const { unit, machines } = await placeUnit(await ctx.driver(), name, { rejectInactive: true });
     const q = new URLSearchParams({ lines: String(argv.lines), follow: String(argv.follow), output: argv.output });
     const path = `/flotilla/v1/units/${encodeURIComponent(name)}/journal?${q}`;
     const client = new MachineClient(ctx.globals);
@@ -32,7 +32,7 @@ export const journal = defineCommand<{ unit: string; lines: number; follow: bool
           machines.map(async (m) => {
             const lines = linePrefixer(`${m.legend}: `, (t) => ctx.out(t));
             try {
-              await followWhilePresent(client, ctx.driver(), m, { path, onData: (c) => lines.write(c) });
+              await followWhilePresent(client, await ctx.driver(), m, { path, onData: (c) => lines.write(c) });
             } catch (err) {
               gone++;
               ctx.warn((err as Error).message);
@@ -46,7 +46,7 @@ export const journal = defineCommand<{ unit: string; lines: number; follow: bool
       }
       for (const [j, m] of machines.entries()) {
         if (unit.global) ctx.out(`${j > 0 ? '\n' : ''}=== ${name} on ${m.legend} ===\n`);
-        if (argv.follow) await followWhilePresent(client, ctx.driver(), m, { path, onData: (c) => ctx.out(c) });
+        if (argv.follow) await followWhilePresent(client, await ctx.driver(), m, { path, onData: (c) => ctx.out(c) });
         else await client.get(m, { path, onData: (c) => ctx.out(c) });
       }
     } finally {

@@ -9,7 +9,7 @@ export const listMachines = defineCommand<ListArgs>({
   run: async (ctx, argv) => {
     const opts = { fields: argv.fields, full: argv.full, noLegend: argv.noLegend };
     if (argv.output !== 'json') formatMachines([], opts); // refuse bad --fields before any request
-    const machines = await ctx.driver().listMachines();
+    const machines = await (await ctx.driver()).listMachines();
     ctx.out(argv.output === 'json' ? toJson(machinesJson(machines)) : formatMachines(machines, opts));
     // Said on stderr, so the table stays as fleetctl prints it.
     for (const m of machines) {

@@ -9,7 +9,7 @@ export const listUnitFiles = defineCommand<ListArgs>({
   run: async (ctx, argv) => {
     const opts = { fields: argv.fields, full: argv.full, noLegend: argv.noLegend };
     if (argv.output !== 'json') formatUnitFiles([], opts);
-    const driver = ctx.driver();
+    const driver = await ctx.driver();
     const [units, machines] = await Promise.all([driver.listUnits(), driver.listMachines()]);
     const rows = unitFileRows(units, machines);
     ctx.out(argv.output === 'json' ? toJson(unitFilesJson(rows)) : formatUnitFiles(rows, opts, (m) => ctx.warn(m)));

@@ -9,7 +9,7 @@ export const listUnits = defineCommand<ListArgs>({
   run: async (ctx, argv) => {
     const opts = { fields: argv.fields, full: argv.full, noLegend: argv.noLegend };
     if (argv.output !== 'json') formatUnits([], opts);
-    const driver = ctx.driver();
+    const driver = await ctx.driver();
     const [units, states, machines] = await Promise.all([driver.listUnits(), driver.listStates(), driver.listMachines()]);
     const rows = unitRows(units, states, machines);
     if (argv.output === 'json') {

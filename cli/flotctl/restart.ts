@@ -1,4 +1,3 @@
-import { blockAttempts, restart as restartUnits } from '../../src/ctl/lifecycle.js';
 import { BLOCKING_FLAGS, blockingOptions, defineCommand, unitsPositional, type BlockingArgs } from './common.js';
 
 export const restart = defineCommand<BlockingArgs & { units: string[] }>({
@@ -6,5 +5,8 @@ export const restart = defineCommand<BlockingArgs & { units: string[] }>({
   describe: 'Stop then start units (global units on every machine running them)',
   builder: (y) => blockingOptions(unitsPositional(y)),
   completion: { flags: BLOCKING_FLAGS, args: 'units' },
-  run: (ctx, argv) => restartUnits(ctx, argv.units, blockAttempts(argv)),
+  run: async (ctx, argv) => {
+    const { blockAttempts, restart: restartUnits } = await import('../../src/ctl/lifecycle.js');
+    await restartUnits(ctx, argv.units, blockAttempts(argv));
+  },
 });

@@ -1,7 +1,10 @@
 // The flotctl runner: parses a command line (expanding command prefixes),
 // runs the command with the given I/O, and turns every failure into one
 // line on stderr and an exit code: 0 success, 1 failure, 2 usage error.
-import yargs, { type Argv } from 'yargs';
+// `--version` answers before yargs and the list of commands are imported,
+// and each command imports its own code (and the driver) as it runs
+// (docs/flotctl.md, Speed; test/unit/ctl/lazy.test.ts).
+import type { Argv } from 'yargs';
 import { CtlContext, type CtlContextOptions } from '../../src/ctl/context.js';
 import { CtlError, UsageError } from '../../src/ctl/errors.js';
 import type { CtlIO } from '../../src/ctl/io.js';
@@ -10,17 +13,19 @@ import { markOperands } from '../../src/ctl/operands.js';
 import { commandPosition, expandCommand, resolveCommandName, type CommandIndex } from '../../src/ctl/prefix.js';
 import { usageMessage } from '../../src/ctl/usage.js';
 import { VERSION } from '../../src/version.js';
-import { COMMANDS } from './commands.js';
-import type { RunState } from './common.js';
+import type { CtlCommand, RunState } from './common.js';
 
-const INDEX: CommandIndex = {
-  visible: COMMANDS.filter((c) => !c.hidden).map((c) => c.name),
-  hidden: COMMANDS.filter((c) => c.hidden).map((c) => c.name),
-  valueFlags: GLOBAL_VALUE_FLAGS,
-  knownFlags: new Set([...GLOBAL_FLAG_NAMES, 'help', 'h', ...COMMANDS.flatMap((c) => c.completion.flags.map((f) => f.replace(/^--?/, '')))]),
-};
+function commandIndex(commands: readonly CtlCommand[]): CommandIndex {
+  return {
+    visible: commands.filter((c) => !c.hidden).map((c) => c.name),
+    hidden: commands.filter((c) => c.hidden).map((c) => c.name),
+    valueFlags: GLOBAL_VALUE_FLAGS,
+    knownFlags: new Set([...GLOBAL_FLAG_NAMES, 'help', 'h', ...commands.flatMap((c) => c.completion.flags.map((f) => f.replace(/^--?/, '')))]),
+  };
+}
 
-function parser(env: CtlIO['env'], args: readonly string[]): Argv {
+async function parser(commands: readonly CtlCommand[], env: CtlIO['env'], args: readonly string[]): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
   let y = yargs()
     .scriptName('flotctl')
     // usageMessage() rewrites yargs' English messages, whatever LANG says.
@@ -50,7 +55,7 @@ function parser(env: CtlIO['env'], args: readonly string[]): Argv {
       ...(f.choices ? { choices: [...f.choices] } : {}),
     });
   }
-  for (const c of COMMANDS) y = y.command(c.module);
+  for (const c of commands) y = y.command(c.module);
   return y;
 }
 
@@ -72,10 +77,10 @@ function globalsOf(argv: Record<string, unknown>): GlobalOptions {
 }
 
 /** `help X` → `X --help`, with X's prefix expanded. */
-function helpArgs(args: string[], at: number): string[] {
+function helpArgs(args: string[], at: number, index: CommandIndex): string[] {
   const topic = args[at + 1];
   if (topic === undefined || topic.startsWith('-')) return ['--help'];
-  return [resolveCommandName(topic, INDEX), '--help'];
+  return [resolveCommandName(topic, index), '--help'];
 }
 
 function debugWanted(args: readonly string[], env: CtlIO['env']): boolean {
@@ -89,22 +94,25 @@ export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlCo
   const debug = debugWanted(argv, io.env);
   let ctx: CtlContext | undefined;
   let command: string | undefined;
+  let commands: readonly CtlCommand[] = [];
   try {
     const cut = argv.indexOf('--');
     if ((cut < 0 ? argv : argv.slice(0, cut)).includes('--version')) {
       io.out(`flotctl version ${VERSION}\n`);
       return 0;
     }
-    const expanded = expandCommand(argv, INDEX);
+    commands = (await import('./commands.js')).COMMANDS;
+    const index = commandIndex(commands);
+    const expanded = expandCommand(argv, index);
     const cmd = expanded.command;
     let args = expanded.args;
-    if (cmd === 'help') args = helpArgs(args, commandPosition(args, INDEX.valueFlags));
+    if (cmd === 'help') args = helpArgs(args, commandPosition(args, index.valueFlags), index);
     else command = cmd;
-    args = markOperands(args, commandPosition(args, INDEX.valueFlags));
+    args = markOperands(args, commandPosition(args, index.valueFlags));
     const state: RunState = { ctx: undefined as unknown as CtlContext };
     let parsed: Record<string, unknown> = {};
     let helpText = '';
-    parser(io.env, args).parse(args, { __run: state }, (err, a, output) => {
+    (await parser(commands, io.env, args)).parse(args, { __run: state }, (err, a, output) => {
       if (err) throw err;
       parsed = a as Record<string, unknown>;
       helpText = output;
@@ -122,17 +130,17 @@ export async function runFlotctl(argv: readonly string[], io: CtlIO, opts: CtlCo
     await state.action();
     return 0;
   } catch (err) {
-    return report(err, io, debug, command);
+    return report(err, io, debug, command, commands);
   } finally {
     if (ctx) await ctx.close().catch(() => undefined);
   }
 }
 
-function report(err: unknown, io: CtlIO, debug: boolean, command: string | undefined): number {
+function report(err: unknown, io: CtlIO, debug: boolean, command: string | undefined, commands: readonly CtlCommand[]): number {
   const e = err instanceof Error ? err : new Error(String(err));
   let msg = e.message.split('\n')[0] ?? e.message;
   if (e instanceof UsageError && command) {
-    const spec = COMMANDS.find((c) => c.name === command)?.module.command;
+    const spec = commands.find((c) => c.name === command)?.module.command;
     const usage = typeof spec === 'string' ? `flotctl ${spec}` : `flotctl ${command}`;
     if (/^Not enough non-option arguments/.test(msg)) msg = `missing arguments: usage: ${usage}`;
     if (!/see flotctl help/.test(msg)) msg += `; see flotctl help ${command}`;

@@ -7,7 +7,7 @@ import type { EndpointRecord, Registry } from '../../src/registry/index.js';
 import { defineCommand } from './common.js';
 
 /** A registry connection from flotctl's global options (discovery commands talk to etcd directly). */
-export function discoveryRegistry(g: GlobalOptions): Registry {
+export async function discoveryRegistry(g: GlobalOptions): Promise<Registry> {
   if (g.driver === 'api') throw new CtlError('announce and services need --driver etcd (the daemon API does not serve them)');
   return registryFromGlobals(g);
 }
@@ -77,7 +77,7 @@ export const services = defineCommand<ServicesArgs>({
         throw new UsageError((err as Error).message);
       }
     }
-    const registry = discoveryRegistry(ctx.globals);
+    const registry = await discoveryRegistry(ctx.globals);
     try {
       const list = (await registry.listEndpoints(argv.service)).sort(
         (a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0),

@@ -1,5 +1,4 @@
 import { CtlError } from '../../src/ctl/errors.js';
-import { MachineClient, placeUnit } from '../../src/ctl/remote.js';
 import { unitArg } from '../../src/ctl/units.js';
 import { defineCommand, unitsPositional } from './common.js';
 
@@ -9,6 +8,7 @@ export const status = defineCommand<{ units: string[] }>({
   builder: (y) => unitsPositional(y),
   completion: { flags: [], args: 'units' },
   run: async (ctx, argv) => {
+    const { MachineClient, placeUnit } = await import('../../src/ctl/remote.js');
     const client = new MachineClient(ctx.globals);
     let failed = 0;
     try {
@@ -16,7 +16,7 @@ export const status = defineCommand<{ units: string[] }>({
         const { name } = unitArg(arg);
         if (i > 0) ctx.out('\n');
         try {
-          const { unit, machines } = await placeUnit(ctx.driver(), name);
+          const { unit, machines } = await placeUnit(await ctx.driver(), name);
           for (const [j, m] of machines.entries()) {
             if (unit.global) ctx.out(`${j > 0 ? '\n' : ''}=== ${name} on ${m.legend} ===\n`);
             let text = '';

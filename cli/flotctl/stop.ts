@@ -1,4 +1,3 @@
-import { blockAttempts, stop as stopUnits } from '../../src/ctl/lifecycle.js';
 import { BLOCKING_FLAGS, blockingOptions, defineCommand, unitsPositional, type BlockingArgs } from './common.js';
 
 export const stop = defineCommand<BlockingArgs & { units: string[] }>({
@@ -6,5 +5,8 @@ export const stop = defineCommand<BlockingArgs & { units: string[] }>({
   describe: 'Stop units, leaving them loaded on their machines',
   builder: (y) => blockingOptions(unitsPositional(y)),
   completion: { flags: BLOCKING_FLAGS, args: 'units' },
-  run: (ctx, argv) => stopUnits(ctx, argv.units, blockAttempts(argv)),
+  run: async (ctx, argv) => {
+    const { blockAttempts, stop: stopUnits } = await import('../../src/ctl/lifecycle.js');
+    await stopUnits(ctx, argv.units, blockAttempts(argv));
+  },
 });

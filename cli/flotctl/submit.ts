@@ -1,4 +1,3 @@
-import { submitUnits } from '../../src/ctl/lifecycle.js';
 import { SUBMIT_FLAGS, defineCommand, submitOptions, unitsPositional, type SubmitArgs } from './common.js';
 
 export const submit = defineCommand<SubmitArgs & { units: string[] }>({
@@ -6,5 +5,8 @@ export const submit = defineCommand<SubmitArgs & { units: string[] }>({
   describe: 'Upload unit files (or instances of templates) to the cluster without loading them',
   builder: (y) => submitOptions(unitsPositional(y, 'unit files or names')),
   completion: { flags: [...SUBMIT_FLAGS], args: 'units-or-files' },
-  run: (ctx, argv) => submitUnits(ctx, argv.units, { replace: argv.replace, allowUnknownKeys: argv.allowUnknownKeys }),
+  run: async (ctx, argv) => {
+    const { submitUnits } = await import('../../src/ctl/lifecycle.js');
+    await submitUnits(ctx, argv.units, { replace: argv.replace, allowUnknownKeys: argv.allowUnknownKeys });
+  },
 });

@@ -1,4 +1,3 @@
-import { blockAttempts, unload as unloadUnits } from '../../src/ctl/lifecycle.js';
 import { BLOCKING_FLAGS, blockingOptions, defineCommand, unitsPositional, type BlockingArgs } from './common.js';
 
 export const unload = defineCommand<BlockingArgs & { units: string[] }>({
@@ -6,5 +5,8 @@ export const unload = defineCommand<BlockingArgs & { units: string[] }>({
   describe: 'Stop units and unload them from their machines, keeping them in the registry',
   builder: (y) => blockingOptions(unitsPositional(y)),
   completion: { flags: BLOCKING_FLAGS, args: 'units' },
-  run: (ctx, argv) => unloadUnits(ctx, argv.units, blockAttempts(argv)),
+  run: async (ctx, argv) => {
+    const { blockAttempts, unload: unloadUnits } = await import('../../src/ctl/lifecycle.js');
+    await unloadUnits(ctx, argv.units, blockAttempts(argv));
+  },
 });

@@ -6,7 +6,7 @@ import {
   RegistryUnavailableError,
   UnitExistsError,
   UnitNotFoundError,
-} from '../registry/index.js';
+} from '../registry/errors.js';
 import { UnitError } from '../unit/index.js';
 
 export class ApiError extends Error {

@@ -7,14 +7,17 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { ApiMachine, ApiUnit, ApiUnitState, UnitOption } from '../api/index.js';
-import { UnitExistsError, UnitNotFoundError, type CreateResult, type DesiredState } from '../registry/index.js';
+import type { CreateResult, DesiredState } from '../registry/index.js';
+import { UnitExistsError, UnitNotFoundError } from '../registry/errors.js';
 import { parseUnitFile, serializeUnitFile, type UnitFile } from '../unit/index.js';
 import type { ClusterWatch, CtlDriver, DecisionInfo, MachineInfo, NewUnit, Observation, PendingInfo, StoredUnit, UnitInfo, UnitStateInfo } from './driver.js';
 import { UNREACHABLE_CODES, describeApiFailure } from './api-failure.js';
+import { DEFAULT_API_ENDPOINT, parseApiEndpoint, type Target } from './api-endpoint.js';
 import { CtlError } from './errors.js';
 import { cmp } from './util.js';
 
-export const DEFAULT_API_ENDPOINT = 'unix:///run/flotilla/flotilla.sock';
+export { DEFAULT_API_ENDPOINT, parseApiEndpoint };
+
 const PAGE = 10_000;
 const CONCURRENCY = 8;
 
@@ -29,13 +32,6 @@ export interface ApiDriverOptions {
   pollMs?: number | undefined;
 }
 
-interface Target {
-  url: string;
-  socketPath?: string;
-  base: URL;
-  tls: boolean;
-}
-
 /** The API's error, with its HTTP status. */
 export class ApiRequestError extends CtlError {
   constructor(
@@ -46,21 +42,6 @@ export class ApiRequestError extends CtlError {
   }
 }
 
-export function parseApiEndpoint(e: string): Target {
-  if (e.startsWith('unix://')) {
-    const socketPath = e.slice('unix://'.length);
-    if (!socketPath.startsWith('/')) throw new CtlError(`--endpoint ${JSON.stringify(e)}: a unix socket needs an absolute path, as in ${DEFAULT_API_ENDPOINT}`);
-    return { url: e, socketPath, base: new URL('http://localhost/'), tls: false };
-  }
-  let u: URL;
-  try {
-    u = new URL(e);
-  } catch {
-    throw new CtlError(`--endpoint ${JSON.stringify(e)} is not a URL such as ${DEFAULT_API_ENDPOINT} or https://10.0.0.1:49153`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CtlError(`--endpoint ${JSON.stringify(e)}: the api driver takes unix://, http:// or https:// URLs`);
-  return { url: e, base: u, tls: u.protocol === 'https:' };
-}
 
 export class ApiDriver implements CtlDriver {
   private readonly targets: Target[];

@@ -1,18 +1,18 @@
 // What every command runs with: its I/O, the global options, and the driver
-// (connected on first use, closed when the command ends).
+// (loaded and connected on first use, closed when the command ends).
 import type { CtlDriver } from './driver.js';
 import type { CtlIO } from './io.js';
 import { createDriver, type GlobalOptions } from './options.js';
 
 export interface CtlContextOptions {
   /** Replaces createDriver (tests). */
-  driverFactory?: ((g: GlobalOptions) => CtlDriver) | undefined;
+  driverFactory?: ((g: GlobalOptions) => CtlDriver | Promise<CtlDriver>) | undefined;
   /** Length of one --block-attempts attempt, ms (default 2000, as fleetctl). */
   attemptMs?: number | undefined;
 }
 
 export class CtlContext {
-  private driverInstance: CtlDriver | undefined;
+  private driverInstance: Promise<CtlDriver> | undefined;
   readonly attemptMs: number;
 
   constructor(
@@ -23,8 +23,9 @@ export class CtlContext {
     this.attemptMs = opts.attemptMs ?? 2_000;
   }
 
-  driver(): CtlDriver {
-    this.driverInstance ??= (this.opts.driverFactory ?? createDriver)(this.globals);
+  /** The driver, created on the first call (its module is imported then). */
+  driver(): Promise<CtlDriver> {
+    this.driverInstance ??= Promise.resolve((this.opts.driverFactory ?? createDriver)(this.globals));
     return this.driverInstance;
   }
 
@@ -40,6 +41,8 @@ export class CtlContext {
   async close(): Promise<void> {
     const d = this.driverInstance;
     this.driverInstance = undefined;
-    await d?.close();
+    // A driver that failed to come up has nothing to close; its error was the command's.
+    const driver = await d?.catch(() => undefined);
+    await driver?.close();
   }
 }

@@ -24,7 +24,7 @@ function drainable(driver: CtlDriver): asserts driver is CtlDriver & { setDraini
 
 /** attempts: -1 do not wait, 0 wait forever, N attempts. */
 export async function drain(ctx: CtlContext, arg: string, attempts: number): Promise<void> {
-  const driver = ctx.driver();
+  const driver = await ctx.driver();
   drainable(driver);
   const machine = resolveMachine(await driver.listMachines(), arg);
   const watch = attempts >= 0 ? await driver.watch() : undefined;
@@ -43,7 +43,7 @@ export async function drain(ctx: CtlContext, arg: string, attempts: number): Pro
 }
 
 export async function undrain(ctx: CtlContext, arg: string): Promise<void> {
-  const driver = ctx.driver();
+  const driver = await ctx.driver();
   drainable(driver);
   // A machine not present may still be marked: clear the mark by full ID then.
   const machines = await driver.listMachines();

@@ -35,7 +35,7 @@ export async function submitUnits(ctx: CtlContext, args: readonly string[], flag
  * and the engine sees one change, not two.
  */
 async function submit(ctx: CtlContext, args: readonly string[], flags: SubmitFlags, state?: DesiredState): Promise<Map<string, StoredUnit>> {
-  const driver = ctx.driver();
+  const driver = await ctx.driver();
   const { replace, allowUnknownKeys } = flags;
   const plan = await planSubmit(driver, args, { replace, allowUnknownKeys, read: localReader(ctx.io.cwd) });
   for (const w of plan.warnings) ctx.warn(w);
@@ -53,14 +53,14 @@ async function submit(ctx: CtlContext, args: readonly string[], flags: SubmitFla
 }
 
 async function storedOrFail(ctx: CtlContext, names: readonly string[]): Promise<Map<string, StoredUnit>> {
-  const stored = await ctx.driver().getStoredUnits(names);
+  const stored = await (await ctx.driver()).getStoredUnits(names);
   const missing = names.filter((n) => !stored.has(n));
   if (missing.length > 0) throw new CtlError(missing.length === 1 ? `unit ${missing[0]} does not exist` : `units do not exist: ${missing.join(', ')}`);
   return stored;
 }
 
 async function unitsOrFail(ctx: CtlContext, names: readonly string[]): Promise<Map<string, UnitInfo>> {
-  const units = await ctx.driver().getUnits(names);
+  const units = await (await ctx.driver()).getUnits(names);
   const missing = names.filter((n) => !units.has(n));
   if (missing.length > 0) throw new CtlError(missing.length === 1 ? `unit ${missing[0]} does not exist` : `units do not exist: ${missing.join(', ')}`);
   return units;
@@ -70,11 +70,11 @@ async function unitsOrFail(ctx: CtlContext, names: readonly string[]): Promise<M
 async function withWatch<T>(ctx: CtlContext, wanted: boolean, fn: (watch: () => Promise<ClusterWatch>) => Promise<T>): Promise<T> {
   let pending: Promise<ClusterWatch> | undefined;
   if (wanted) {
-    pending = ctx.driver().watch();
+    pending = ctx.driver().then((d) => d.watch());
     pending.catch(() => undefined);
   }
   try {
-    return await fn(() => pending ?? ctx.driver().watch());
+    return await fn(() => pending ?? ctx.driver().then((d) => d.watch()));
   } finally {
     if (pending) await pending.then((w) => w.close()).catch(() => undefined);
   }
@@ -108,7 +108,7 @@ async function transition(
 ): Promise<void> {
   await withWatch(ctx, attempts >= 0, async (watch) => {
     const toSet = alreadySet ? names.filter((n) => !alreadySet.has(n)) : names;
-    if (toSet.length > 0) await ctx.driver().setDesiredState(toSet, state);
+    if (toSet.length > 0) await (await ctx.driver()).setDesiredState(toSet, state);
     const targets: WaitTarget[] = [];
     for (const n of names) {
       const u = stored.get(n)!;
@@ -153,7 +153,7 @@ export async function unload(ctx: CtlContext, args: readonly string[], attempts:
  */
 export async function destroy(ctx: CtlContext, args: readonly string[], attempts: number): Promise<void> {
   const names = unitNames(args);
-  const driver = ctx.driver();
+  const driver = await ctx.driver();
   const units = await driver.getStoredUnits(names);
   const absent = new Set(names.filter((n) => !units.has(n)));
   const present = names.filter((n) => !absent.has(n));
@@ -191,7 +191,7 @@ export async function restart(ctx: CtlContext, args: readonly string[], attempts
   for (const n of names) {
     if (units.get(n)!.desiredState === 'inactive') throw new CtlError(`unable to restart unit ${n}: it is inactive (not loaded on any machine)`);
   }
-  const driver = ctx.driver();
+  const driver = await ctx.driver();
   const running = names.filter((n) => units.get(n)!.desiredState === 'launched');
   await withWatch(ctx, true, async (watchOf) => {
     const watch = await watchOf();

@@ -1,10 +1,12 @@
 // Global options: their flags, their FLOTCTL_* environment variables, and
-// turning them into a driver.
-import { DEFAULT_PREFIX, Registry } from '../registry/index.js';
+// turning them into a driver. A driver's module is imported only when one is
+// created: etcd3 with gRPC would cost every command most of its start
+// (docs/flotctl.md, Speed; test/unit/ctl/lazy.test.ts).
+import { DEFAULT_PREFIX } from '../registry/keys.js';
+import type { Registry } from '../registry/index.js';
 import type { CtlDriver } from './driver.js';
 import { UsageError } from './errors.js';
-import { EtcdDriver } from './etcd-driver.js';
-import { ApiDriver, DEFAULT_API_ENDPOINT, parseApiEndpoint } from './api-driver.js';
+import { DEFAULT_API_ENDPOINT, parseApiEndpoint } from './api-endpoint.js';
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
 export const DRIVERS = ['etcd', 'api'] as const;
@@ -198,8 +200,9 @@ export function apiEndpoints(g: GlobalOptions): string[] {
 }
 
 /** Connects the chosen driver (connections are lazy: nothing is sent yet). */
-export function createDriver(g: GlobalOptions): CtlDriver {
+export async function createDriver(g: GlobalOptions): Promise<CtlDriver> {
   if (g.driver === 'api') {
+    const { ApiDriver } = await import('./api-driver.js');
     return new ApiDriver({
       endpoints: apiEndpoints(g),
       caFile: g.caFile || undefined,
@@ -209,11 +212,13 @@ export function createDriver(g: GlobalOptions): CtlDriver {
       requestTimeoutMs: Math.round(g.requestTimeout * 1000),
     });
   }
-  return new EtcdDriver(registryFromGlobals(g));
+  const { EtcdDriver } = await import('./etcd-driver.js');
+  return new EtcdDriver(await registryFromGlobals(g));
 }
 
 /** The registry the global options name (the etcd driver, announce, services). */
-export function registryFromGlobals(g: GlobalOptions): Registry {
+export async function registryFromGlobals(g: GlobalOptions): Promise<Registry> {
+  const { Registry } = await import('../registry/index.js');
   return Registry.connect({
     endpoints: parseEndpoints(etcdEndpoint(g)),
     prefix: g.etcdKeyPrefix,

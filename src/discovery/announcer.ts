@@ -8,9 +8,9 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { EndpointRecord, Registry, RegistryLease } from '../registry/index.js';
 import { Backoff } from '../retry.js';
+import { DEFAULT_TTL_SECONDS, MIN_TTL_SECONDS } from './names.js';
 
-export const DEFAULT_TTL_SECONDS = 10;
-export const MIN_TTL_SECONDS = 2;
+export { DEFAULT_TTL_SECONDS, MIN_TTL_SECONDS };
 
 export interface AnnounceOptions {
   /** Lease TTL in seconds: how long the endpoint outlives a dead announcer. Default 10, at least 2. */

@@ -3,6 +3,10 @@
 import type { EndpointRecord } from '../registry/index.js';
 import { surrogateFaultOf } from '../utf8.js';
 
+/** An announcement's lease TTL in seconds, by default and at least (here, not in announcer.ts, so flotctl's help needs no etcd client). */
+export const DEFAULT_TTL_SECONDS = 10;
+export const MIN_TTL_SECONDS = 2;
+
 /** The label of the DNS front's own name, `ns.<domain>` (its NS record names it). */
 export const NAME_SERVER_LABEL = 'ns';
 
