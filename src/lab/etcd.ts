@@ -21,6 +21,15 @@ export interface EtcdClusterOptions {
   startTimeoutMs?: number;
   /** Fixed client ports, one per member (the lab uses well-known ports); free ports otherwise. */
   clientPorts?: number[];
+  /** Fixed peer ports, one per member; free ports otherwise. */
+  peerPorts?: number[];
+  /**
+   * The lab's network: member i listens on hosts[i] inside the network
+   * namespace netns[i] (a path under /run/netns). Needs clientPorts and peerPorts.
+   */
+  network?: { hosts: string[]; netns: string[] };
+  /** Member names are this plus 1, 2, ...; default 'm'. */
+  namePrefix?: string;
   /** Extra command-line flags for every member. */
   extraArgs?: string[];
   /** Serve clients on https and require certificates signed by caFile (peers stay plain http). */
@@ -63,6 +72,8 @@ interface MemberState {
   dataDir: string;
   logFile: string;
   pidFile: string;
+  /** Network namespace to run in (nsenter --net), or the caller's. */
+  netns: string | undefined;
   child: ChildProcess | undefined;
   exited: Promise<void> | undefined;
   spawnError?: Error;
@@ -107,6 +118,7 @@ export class EtcdCluster {
     const count = opts.members ?? 1;
     const host = opts.host ?? '127.0.0.1';
     const timeoutMs = opts.startTimeoutMs ?? 30_000;
+    if (opts.network && !(opts.clientPorts && opts.peerPorts)) throw new EtcdHarnessError('etcd in network namespaces needs fixed client and peer ports');
     mkdirSync(opts.dir, { recursive: true });
     // cleanupEtcdLeftovers spares clusters whose owner still runs
     writeFileSync(path.join(opts.dir, OWNER_FILE), `${process.pid}\n`);
@@ -116,21 +128,23 @@ export class EtcdCluster {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const clientPorts = opts.clientPorts ?? (await freePorts(host, count));
-      const peerPorts = await freePorts(host, count);
+      const peerPorts = opts.peerPorts ?? (await freePorts(host, count));
       const state: MemberState[] = [];
       for (let i = 0; i < count; i++) {
-        const name = `m${i + 1}`;
+        const name = `${opts.namePrefix ?? 'm'}${i + 1}`;
+        const memberHost = opts.network?.hosts[i] ?? host;
         const home = path.join(opts.dir, name);
         rmSync(home, { recursive: true, force: true });
         mkdirSync(home, { recursive: true });
         state.push({
           name,
-          clientUrl: `${opts.tls ? 'https' : 'http'}://${host}:${clientPorts[i]}`,
-          peerUrl: `http://${host}:${peerPorts[i]}`,
+          clientUrl: `${opts.tls ? 'https' : 'http'}://${memberHost}:${clientPorts[i]}`,
+          peerUrl: `http://${memberHost}:${peerPorts[i]}`,
           home,
           dataDir: path.join(home, 'data'),
           logFile: path.join(home, 'etcd.log'),
           pidFile: path.join(home, PID_FILE),
+          netns: opts.network?.netns[i],
           child: undefined,
           exited: undefined,
         });
@@ -213,7 +227,7 @@ export class EtcdCluster {
       '--initial-cluster', this.initialCluster,
       '--initial-cluster-state', 'new',
       // one token per cluster, so members of two test clusters never merge
-      '--initial-cluster-token', `flotilla-${path.basename(this.dir)}-${new URL(this.state[0]?.peerUrl ?? 'http://x:0').port}`,
+      '--initial-cluster-token', `flotilla-${path.basename(this.dir)}-${new URL(this.state[0]?.peerUrl ?? 'http://x:0').host}`,
       '--logger', 'zap',
       '--log-outputs', 'stderr',
       ...(this.tls
@@ -224,7 +238,9 @@ export class EtcdCluster {
     const log = openSync(m.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(this.binary, args, { stdio: ['ignore', log, log], detached: this.detached });
+      // nsenter execs etcd in the member's network namespace: same PID, etcd's own command line.
+      const argv = m.netns === undefined ? [this.binary, ...args] : ['nsenter', `--net=${m.netns}`, '--', this.binary, ...args];
+      child = spawn(argv[0] ?? this.binary, argv.slice(1), { stdio: ['ignore', log, log], detached: this.detached });
       // A detached member must not keep this process alive, nor die with it.
       if (this.detached) child.unref();
     } finally {
