@@ -1,12 +1,17 @@
-// Private etcd servers on loopback, from Debian's etcd binary: one member or
-// a small cluster, each member stoppable, killable and restartable on its own
-// data directory. Used by the test harness and by flotilla-lab.
+// Private etcd servers on loopback (or each member in a network namespace of a
+// lab, network.ts), from Debian's etcd binary: one member or a small cluster, each
+// member stoppable, killable and restartable on its own data directory.
+// Used by the test harness and by flotilla-lab; etcd-leftovers.ts sweeps
+// what a crashed run left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OWNER_FILE, PID_FILE } from './etcd-leftovers.js';
+
+export { cleanupEtcdLeftovers } from './etcd-leftovers.js';
 
 export interface EtcdClusterOptions {
   /** Folder that holds every member's data, log and pid file. Created if missing. */
@@ -79,8 +84,6 @@ interface MemberState {
   spawnError?: Error;
 }
 
-const PID_FILE = 'etcd.pid';
-const OWNER_FILE = 'owner.pid';
 
 /** A running private etcd cluster. */
 export class EtcdCluster {
@@ -346,52 +349,6 @@ function isHealthyTls(clientUrl: string, tls: EtcdTls): Promise<boolean> {
   });
 }
 
-/**
- * Kills the etcd processes and removes the folders of clusters left under
- * root by an earlier run that crashed. A PID is only killed when its command
- * line names that member's data directory, so a reused PID is never touched.
- */
-export function cleanupEtcdLeftovers(root: string): number {
-  if (!existsSync(root)) return 0;
-  let killed = 0;
-  for (const cluster of readdirSync(root)) {
-    const clusterDir = path.join(root, cluster);
-    if (ownerAlive(clusterDir)) continue; // another test run, still going
-    for (const member of safeReaddir(clusterDir)) {
-      const pidFile = path.join(clusterDir, member, PID_FILE);
-      if (!existsSync(pidFile)) continue;
-      const [pidText, dataDir] = readFileSync(pidFile, 'utf8').split('\n');
-      const pid = Number(pidText);
-      if (Number.isInteger(pid) && pid > 1 && dataDir && cmdlineOf(pid).includes(dataDir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-          killed++;
-        } catch {
-          // already gone
-        }
-      }
-    }
-    rmSync(clusterDir, { recursive: true, force: true });
-  }
-  return killed;
-}
-
-function ownerAlive(clusterDir: string): boolean {
-  let owner: number;
-  try {
-    owner = Number(readFileSync(path.join(clusterDir, OWNER_FILE), 'utf8').trim());
-  } catch {
-    return false;
-  }
-  if (!Number.isInteger(owner) || owner <= 1 || owner === process.pid) return false;
-  try {
-    process.kill(owner, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function resolveBinary(explicit: string | undefined): string {
   const bin = explicit ?? process.env['ETCD_BIN'] ?? 'etcd';
   if (bin.includes('/')) {
@@ -433,21 +390,5 @@ function tail(file: string, lines = 15): string {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
-  }
-}
-
-function cmdlineOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
