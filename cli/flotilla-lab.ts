@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // flotilla-lab: one-command local clusters of real systemd nodes (see
-// docs/lab.md). etcd on host loopback, systemd-nspawn nodes over an overlay
-// of the host root, each running flotillad as a service. The lab outlives
+// docs/lab.md). etcd and systemd-nspawn nodes over an overlay of the host
+// root, each running flotillad as a service, each in a network namespace of
+// its own on the lab's bridge; network faults (cut, partition, slow, heal). The lab outlives
 // this command; its state lives in one folder (--dir).
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -10,6 +11,7 @@ import { hideBin } from 'yargs/helpers';
 import { usageMessage } from '../src/ctl/usage.js';
 import { down, up } from '../src/lab/cluster.js';
 import { envFileText, LabError } from '../src/lab/lab-folder.js';
+import { cut, heal, parseSides, parseSlow, partition, slow } from '../src/lab/faults.js';
 import { addNode, killNode, nodeRecord, runningNode, stopNode } from '../src/lab/lab-nodes.js';
 import { status, type LabStatus } from '../src/lab/lab-status.js';
 import { DEFAULT_LAB_DIR, labLayout } from '../src/lab/lab-state.js';
@@ -28,7 +30,7 @@ async function main(): Promise<void> {
     .detectLocale(false)
     .locale('en')
     .scriptName('flotilla-lab')
-    .usage('$0 <command>\n\nLocal flotilla clusters of real systemd nodes (systemd-nspawn) and etcd on loopback.')
+    .usage('$0 <command>\n\nLocal flotilla clusters of real systemd nodes (systemd-nspawn) and etcd, on a network of their own.')
     .parserConfiguration({ 'populate--': true })
     .option('dir', {
       type: 'string',
@@ -42,9 +44,9 @@ async function main(): Promise<void> {
       'start etcd and N nodes running flotillad',
       (y) =>
         y
-          .option('nodes', { type: 'number', default: 3, describe: 'number of nodes (n1, n2, ... at 127.0.0.11, .12, ...)' })
+          .option('nodes', { type: 'number', default: 3, describe: "number of nodes (n1, n2, ... at .11, .12, ... of the lab's range)" })
           .option('etcd-members', { type: 'number', default: 1, choices: [1, 3], describe: 'etcd cluster size' })
-          .option('etcd-port', { type: 'number', default: 2379, describe: 'client port of etcd member 1 (others take the next ports)' })
+          .option('etcd-port', { type: 'number', default: 2379, describe: "etcd's client port on each member's address" })
           .option('metadata', { type: 'string', array: true, default: [], describe: 'k=v,... for every node, or NODE=k=v,... for one' })
           .option('secure', { type: 'boolean', default: false, describe: 'etcd with TLS, client certificates and authentication (certificates made with openssl)' }),
       async (argv) => {
@@ -85,14 +87,15 @@ async function main(): Promise<void> {
         say(`  (or: source ${labLayout(argv.dir).envFile})`);
         if (!creds) say(`  flotctl --endpoint ${endpoints} list-machines`);
         else say(`  source ${labLayout(argv.dir).envFile}; flotctl list-machines`);
-        say(`\nflotilla-lab status | exec NODE -- CMD | logs NODE | kill NODE | add [NODE] | down`);
+        say(`\nflotilla-lab status | exec NODE -- CMD | logs NODE | kill NODE | add [NODE] | cut/heal/partition/slow | down`);
       },
     )
     .command('down', 'end every process of the lab, unmount, delete its folder (idempotent)', (y) => y, async (argv) => {
       const dir = labLayout(argv.dir).dir;
       const report = await down(dir);
       if (!report.existed) say(`no lab in ${dir}: nothing to do`);
-      else say(`lab down: killed ${report.killed.length} process(es), unmounted ${report.unmounted.length}, removed ${dir}`);
+      else say(`lab down: killed ${report.killed.length} process(es), unmounted ${report.unmounted.length}, removed ${report.network.length} network namespace(s) and link(s), removed ${dir}`);
+      if (!report.existed && report.network.length > 0) say(`removed what was left of its network: ${report.network.join(', ')}`);
     })
     .command(
       'status',
@@ -169,7 +172,44 @@ async function main(): Promise<void> {
         say(`node ${record.name}: ${record.ip}, machine ${record.machineId}, booted in ${(record.bootMs / 1000).toFixed(1)} s`);
       },
     )
-    .demandCommand(1, 'name a command: up, down, status, exec, logs, kill, stop, add')
+    .command('cut <node>', 'cut a node or etcd member (etcd1, ...) off the network: it loses etcd, every node and the host', (y) => y.positional('node', { type: 'string', demandOption: true }), async (argv) => {
+      await cut(argv.dir, argv.node);
+      say(`${argv.node} cut off ('flotilla-lab heal ${argv.node}' to undo)`);
+    })
+    .command(
+      'partition <sides..>',
+      'split nodes and etcd members into sides that cannot reach each other: partition n1,etcd1 / n2,n3',
+      (y) => y.positional('sides', { type: 'string', array: true, demandOption: true }),
+      async (argv) => {
+        const sides = parseSides(argv.sides.map(String));
+        await partition(argv.dir, sides);
+        say(`partitioned: ${sides.map((s) => s.join(',')).join(' / ')} ('flotilla-lab heal' to undo)`);
+      },
+    )
+    .command(
+      'slow <node>',
+      'slow the traffic to and from a node or etcd member: --delay 200ms --loss 5% (netem) or --rate 1mbit (tbf)',
+      (y) =>
+        y
+          .positional('node', { type: 'string', demandOption: true })
+          .option('delay', { type: 'string', describe: 'added each way, e.g. 200ms (needs the kernel\'s netem)' })
+          .option('loss', { type: 'string', describe: 'packets lost each way, e.g. 5% (needs the kernel\'s netem)' })
+          .option('rate', { type: 'string', describe: 'rate limit each way, e.g. 1mbit or 500kbps' }),
+      async (argv) => {
+        await slow(argv.dir, argv.node, parseSlow({ delay: argv.delay, loss: argv.loss, rate: argv.rate }));
+        say(`${argv.node} slowed ('flotilla-lab heal ${argv.node}' to undo)`);
+      },
+    )
+    .command(
+      'heal [nodes..]',
+      'undo cut, partition and slow for the nodes and members named (all of them by default)',
+      (y) => y.positional('nodes', { type: 'string', array: true }),
+      async (argv) => {
+        const healed = await heal(argv.dir, (argv.nodes ?? []).map(String));
+        say(`healed ${healed.join(', ') || 'nothing'}`);
+      },
+    )
+    .demandCommand(1, 'name a command: up, down, status, exec, logs, kill, stop, add, cut, partition, slow, heal')
     .strict()
     .help()
     .fail((msg, err) => {
@@ -185,9 +225,12 @@ function printStatus(s: LabStatus): void {
     say(`no lab in ${s.dir}`);
     return;
   }
-  say(`lab in ${s.dir}; etcd endpoints ${s.endpoints.join(',')}${s.secure ? ` (secure: TLS client certificates, user ${LAB_ETCD_USER} with a password)` : ''}\n`);
+  say(`lab in ${s.dir}; etcd endpoints ${s.endpoints.join(',')}${s.secure ? ` (secure: TLS client certificates, user ${LAB_ETCD_USER} with a password)` : ''}`);
+  if (s.network) say(`network ${s.network.subnet} on bridge ${s.network.bridge} (the host is ${s.network.hostIp})`);
+  say('');
+  const faults = (f: string[]): string => f.join('; ') || '-';
   table(
-    ['NODE', 'MACHINE', 'IP', 'STATE', 'FLOTILLAD', 'REGISTERED', 'METADATA'],
+    ['NODE', 'MACHINE', 'IP', 'STATE', 'FLOTILLAD', 'REGISTERED', 'METADATA', 'FAULTS'],
     s.nodes.map((n) => [
       n.name,
       n.machineId,
@@ -196,10 +239,11 @@ function printStatus(s: LabStatus): void {
       n.flotillad,
       n.registered === undefined ? '?' : n.registered ? 'yes' : 'no',
       Object.entries(n.metadata).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+      faults(n.faults),
     ]),
   );
   say('');
-  table(['ETCD', 'URL', 'PID', 'STATE'], s.etcd.map((m) => [m.name, m.clientUrl, m.pid === undefined ? '-' : String(m.pid), m.state]));
+  table(['ETCD', 'URL', 'PID', 'STATE', 'FAULTS'], s.etcd.map((m) => [m.name, m.clientUrl, m.pid === undefined ? '-' : String(m.pid), m.state, faults(m.faults)]));
 }
 
 function table(header: string[], rows: string[][]): void {

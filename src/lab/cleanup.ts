@@ -3,6 +3,7 @@
 // only ended when the kernel's own records prove it is that node's (its
 // command line names the node's root, or it lives in the node's PID
 // namespace), so a PID reused by something unrelated is never touched.
+// Lab networks (network.ts) whose folder lies under the root go too.
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { labCgroupPids, removeLabCgroups, removeNodeCgroups } from './cgroup.js'
 import { mountsUnder, unmountAll } from './mounts.js';
 import { isNspawnOf } from './nspawn.js';
 import { isEtcdIn } from './lab-sweep.js';
+import { labNetwork, labNetworkDirs, removeNetwork } from './network.js';
 import { allPids, childrenOf, cmdline, isAlive, pidNamespace, pidsInNamespace, signal, waitForExit } from './proc.js';
 import { hasLiveOwner, isNodeDir, nodeLayout, readRecord } from './state.js';
 
@@ -19,6 +21,8 @@ export interface CleanupReport {
   killed: number[];
   /** Mount points unmounted. */
   unmounted: string[];
+  /** Network namespaces and links of labs under the root, removed. */
+  network: string[];
   /** Folders deleted. */
   removed: string[];
   /** Run folders left alone because the process that owns them still runs. */
@@ -32,7 +36,7 @@ export interface CleanupReport {
  */
 export async function cleanup(stateRoot: string): Promise<CleanupReport> {
   const root = path.resolve(stateRoot);
-  const report: CleanupReport = { killed: [], unmounted: [], removed: [], kept: [] };
+  const report: CleanupReport = { killed: [], unmounted: [], network: [], removed: [], kept: [] };
   if (!isDir(root)) return report;
   const { nodes, kept, stateDirs } = survey(root);
   report.kept = kept;
@@ -53,6 +57,12 @@ export async function cleanup(stateRoot: string): Promise<CleanupReport> {
     await removeLabCgroups(dir);
   }
   report.killed.push(...(await endEtcds(root, isKept)));
+  // Found by their bridges, which name their lab's folder: also once it is gone.
+  for (const dir of await labNetworkDirs()) {
+    if (!dir.startsWith(root + '/') || isKept(dir)) continue;
+    const removed = await removeNetwork(labNetwork(dir));
+    report.network.push(...removed.namespaces, ...removed.links);
+  }
 
   for (const target of new Set(mountsUnder(root).filter((t) => !isKept(t)))) {
     await unmountAll(target);

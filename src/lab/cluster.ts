@@ -1,6 +1,7 @@
 // A local flotilla cluster of real systemd nodes (flotilla-lab): etcd (1 or
-// 3 members) on host loopback and systemd-nspawn nodes, each running
-// flotillad as a systemd service. Everything lives in one folder; the
+// 3 members) and systemd-nspawn nodes, each running flotillad as a systemd
+// service, each in a network namespace of its own on the lab's bridge
+// (network.ts). Everything lives in one folder; the
 // processes run detached, so the lab outlives the command that started it,
 // and every later command finds them through lab.json, verifying each PID
 // against the kernel's records before it signals it. This module brings a
@@ -8,7 +9,6 @@
 // reports, lab-folder.ts owns the state folder.
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanup } from './cleanup.js';
@@ -19,10 +19,11 @@ import { withLabLock } from './lab-lock.js';
 import { enableAuth, etcdTls, makeCredentials } from './lab-secure.js';
 import { checkMetadataNodes, metadataFor, parseMetadataSpecs } from './lab-metadata.js';
 import { bootLabNode } from './lab-nodes.js';
-import { DEFAULT_ETCD_PORT, labLayout, nodeIp, readLabState, writeLabState, type EtcdMemberRecord, type LabLayout, type LabState } from './lab-state.js';
+import { DEFAULT_ETCD_PORT, ETCD_PEER_PORT, labLayout, readLabState, writeLabState, type EtcdMemberRecord, type LabLayout, type LabState } from './lab-state.js';
 import { waitRegistered } from './lab-status.js';
 import { etcdAlive, labProcesses } from './lab-sweep.js';
 import { mountsUnder, unmountAll } from './mounts.js';
+import { addHost, checkRangeFree, createBridge, etcdIp, etcdName, labNetwork, nodeIp, removeNetwork } from './network.js';
 import { attachNode } from './node.js';
 import { isAlive, signal, startTime, waitForExit } from './proc.js';
 import { nodeSupport } from './support.js';
@@ -31,7 +32,7 @@ export interface UpOptions {
   dir: string;
   nodes?: number;
   etcdMembers?: number;
-  /** Client port of the first etcd member; the others take the next ones. */
+  /** etcd's client port, on every member's own address. */
   etcdPort?: number;
   /** `k=v,...` for every node or `NODE=k=v,...` for one. */
   metadata?: string[];
@@ -73,8 +74,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 
   await clearDir(layout, log);
   const port = opts.etcdPort ?? DEFAULT_ETCD_PORT;
-  const clientPorts = Array.from({ length: members }, (_, i) => port + i);
-  await checkPortsFree(clientPorts);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new LabError(`--etcd-port must be a port, not ${port}`);
+  const net = labNetwork(layout.dir);
+  // What a lab in this folder left (its folder deleted by hand, say) is ours to remove.
+  await removeNetwork(net);
+  await checkRangeFree(net);
   markDir(layout);
 
   const state: LabState = {
@@ -82,16 +86,31 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     dir: layout.dir,
     createdAt: new Date().toISOString(),
     checkout,
+    network: { subnet: net.subnet, bridge: net.bridge, hostIp: net.hostIp },
     etcd: { endpoints: [], members: [] },
     nodes: [],
   };
   try {
     return await withLabLock(layout.dir, async () => {
       writeLabState(layout, state);
-      log(`etcd: starting ${members} member(s) on 127.0.0.1:${clientPorts.join(',')}${opts.secure ? ' (TLS, client certificates, authentication)' : ''}`);
-      const creds = opts.secure ? await makeCredentials(layout.dir) : undefined;
-      const etcd = await EtcdCluster.start({ dir: layout.etcdDir, members, clientPorts, detached: true, tls: creds && etcdTls(creds) });
-      state.etcd = { endpoints: etcd.endpoints, members: etcd.members.map(memberRecord) };
+      log(`network: bridge ${net.bridge} with ${net.hostIp} in ${net.subnet}`);
+      await createBridge(net);
+      const hosts = Array.from({ length: members }, (_, i) => etcdIp(net, i + 1));
+      const netns: string[] = [];
+      for (const [i, host] of hosts.entries()) netns.push(await addHost(net, etcdName(i + 1), host));
+      log(`etcd: starting ${members} member(s) on ${hosts.map((h) => `${h}:${port}`).join(',')}${opts.secure ? ' (TLS, client certificates, authentication)' : ''}`);
+      const creds = opts.secure ? await makeCredentials(layout.dir, hosts) : undefined;
+      const etcd = await EtcdCluster.start({
+        dir: layout.etcdDir,
+        members,
+        clientPorts: hosts.map(() => port),
+        peerPorts: hosts.map(() => ETCD_PEER_PORT),
+        network: { hosts, netns },
+        namePrefix: 'etcd',
+        detached: true,
+        tls: creds && etcdTls(creds),
+      });
+      state.etcd = { endpoints: etcd.endpoints, members: etcd.members.map((m, i) => memberRecord(m, hosts[i] ?? '')) };
       writeLabState(layout, state);
       if (creds) await enableAuth(creds, etcd.endpoints);
       writeFileSync(layout.envFile, envFileText(state.etcd.endpoints, creds), { mode: 0o600 });
@@ -101,7 +120,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 
       for (let i = 1; i <= count; i++) {
         if (opts.aborted?.()) throw new LabError('interrupted');
-        const record = await bootLabNode(layout, state, `n${i}`, nodeIp(i), metadataFor(specs, `n${i}`));
+        const record = await bootLabNode(layout, state, `n${i}`, nodeIp(net, i), metadataFor(specs, `n${i}`));
         log(`node ${record.name}: ${record.ip}, machine ${record.machineId}, booted in ${(record.bootMs / 1000).toFixed(1)} s`);
       }
       const registered = existsSync(flotilladScript(checkout))
@@ -120,6 +139,8 @@ export interface DownReport {
   /** PIDs sent SIGKILL. */
   killed: number[];
   unmounted: string[];
+  /** Network namespaces and links removed. */
+  network: string[];
   /** False when there was nothing to take down. */
   existed: boolean;
 }
@@ -131,8 +152,13 @@ export interface DownReport {
  */
 export async function down(dir: string): Promise<DownReport> {
   const layout = labLayout(dir);
-  const report: DownReport = { killed: [], unmounted: [], existed: existsSync(layout.dir) };
-  if (!report.existed) return report;
+  const report: DownReport = { killed: [], unmounted: [], network: [], existed: existsSync(layout.dir) };
+  if (!report.existed) {
+    // Only a network left by a lab whose folder is gone (deleted by hand).
+    const net = await removeNetwork(labNetwork(layout.dir));
+    report.network.push(...net.namespaces, ...net.links);
+    return report;
+  }
   assertLabFolder(layout);
   const state = readLabState(layout);
   const kill = (pid: number): void => {
@@ -165,6 +191,10 @@ export async function down(dir: string): Promise<DownReport> {
   }
   for (const pid of state?.etcd.members.map((m) => m.pid) ?? []) if (pid !== undefined) await waitForExit(pid, 5_000);
 
+  // Once no process of the lab is left in them.
+  const net = await removeNetwork(labNetwork(layout.dir));
+  report.network.push(...net.namespaces, ...net.links);
+
   report.unmounted.push(...mountsUnder(layout.dir));
   await unmountAll(layout.dir);
   const swept = await cleanup(layout.dir);
@@ -175,9 +205,10 @@ export async function down(dir: string): Promise<DownReport> {
   return report;
 }
 
-function memberRecord(m: EtcdCluster['members'][number]): EtcdMemberRecord {
+function memberRecord(m: EtcdCluster['members'][number], ip: string): EtcdMemberRecord {
   return {
     name: m.name,
+    ip,
     clientUrl: m.clientUrl,
     peerUrl: m.peerUrl,
     pid: m.pid,
@@ -209,19 +240,6 @@ function preflight(): void {
 function checkVisibleInNodes(checkout: string): void {
   if (statSync(checkout).dev !== statSync('/').dev) {
     throw new LabError(`the checkout ${checkout} is on another file system than /, so lab nodes (overlays of /) cannot see it`);
-  }
-}
-
-async function checkPortsFree(ports: readonly number[]): Promise<void> {
-  for (const port of ports) {
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (!free) {
-      throw new LabError(`etcd client port ${port} on 127.0.0.1 is taken (another etcd or lab?); choose other ports with --etcd-port`);
-    }
   }
 }
 

@@ -1,12 +1,17 @@
-// Private etcd servers on loopback, from Debian's etcd binary: one member or
-// a small cluster, each member stoppable, killable and restartable on its own
-// data directory. Used by the test harness and by flotilla-lab.
+// Private etcd servers on loopback (or each member in a network namespace of a
+// lab, network.ts), from Debian's etcd binary: one member or a small cluster, each
+// member stoppable, killable and restartable on its own data directory.
+// Used by the test harness and by flotilla-lab; etcd-leftovers.ts sweeps
+// what a crashed run left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OWNER_FILE, PID_FILE } from './etcd-leftovers.js';
+
+export { cleanupEtcdLeftovers } from './etcd-leftovers.js';
 
 export interface EtcdClusterOptions {
   /** Folder that holds every member's data, log and pid file. Created if missing. */
@@ -21,6 +26,15 @@ export interface EtcdClusterOptions {
   startTimeoutMs?: number;
   /** Fixed client ports, one per member (the lab uses well-known ports); free ports otherwise. */
   clientPorts?: number[];
+  /** Fixed peer ports, one per member; free ports otherwise. */
+  peerPorts?: number[];
+  /**
+   * The lab's network: member i listens on hosts[i] inside the network
+   * namespace netns[i] (a path under /run/netns). Needs clientPorts and peerPorts.
+   */
+  network?: { hosts: string[]; netns: string[] };
+  /** Member names are this plus 1, 2, ...; default 'm'. */
+  namePrefix?: string;
   /** Extra command-line flags for every member. */
   extraArgs?: string[];
   /** Serve clients on https and require certificates signed by caFile (peers stay plain http). */
@@ -63,13 +77,13 @@ interface MemberState {
   dataDir: string;
   logFile: string;
   pidFile: string;
+  /** Network namespace to run in (nsenter --net), or the caller's. */
+  netns: string | undefined;
   child: ChildProcess | undefined;
   exited: Promise<void> | undefined;
   spawnError?: Error;
 }
 
-const PID_FILE = 'etcd.pid';
-const OWNER_FILE = 'owner.pid';
 
 /** A running private etcd cluster. */
 export class EtcdCluster {
@@ -107,6 +121,7 @@ export class EtcdCluster {
     const count = opts.members ?? 1;
     const host = opts.host ?? '127.0.0.1';
     const timeoutMs = opts.startTimeoutMs ?? 30_000;
+    if (opts.network && !(opts.clientPorts && opts.peerPorts)) throw new EtcdHarnessError('etcd in network namespaces needs fixed client and peer ports');
     mkdirSync(opts.dir, { recursive: true });
     // cleanupEtcdLeftovers spares clusters whose owner still runs
     writeFileSync(path.join(opts.dir, OWNER_FILE), `${process.pid}\n`);
@@ -116,21 +131,23 @@ export class EtcdCluster {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const clientPorts = opts.clientPorts ?? (await freePorts(host, count));
-      const peerPorts = await freePorts(host, count);
+      const peerPorts = opts.peerPorts ?? (await freePorts(host, count));
       const state: MemberState[] = [];
       for (let i = 0; i < count; i++) {
-        const name = `m${i + 1}`;
+        const name = `${opts.namePrefix ?? 'm'}${i + 1}`;
+        const memberHost = opts.network?.hosts[i] ?? host;
         const home = path.join(opts.dir, name);
         rmSync(home, { recursive: true, force: true });
         mkdirSync(home, { recursive: true });
         state.push({
           name,
-          clientUrl: `${opts.tls ? 'https' : 'http'}://${host}:${clientPorts[i]}`,
-          peerUrl: `http://${host}:${peerPorts[i]}`,
+          clientUrl: `${opts.tls ? 'https' : 'http'}://${memberHost}:${clientPorts[i]}`,
+          peerUrl: `http://${memberHost}:${peerPorts[i]}`,
           home,
           dataDir: path.join(home, 'data'),
           logFile: path.join(home, 'etcd.log'),
           pidFile: path.join(home, PID_FILE),
+          netns: opts.network?.netns[i],
           child: undefined,
           exited: undefined,
         });
@@ -213,7 +230,7 @@ export class EtcdCluster {
       '--initial-cluster', this.initialCluster,
       '--initial-cluster-state', 'new',
       // one token per cluster, so members of two test clusters never merge
-      '--initial-cluster-token', `flotilla-${path.basename(this.dir)}-${new URL(this.state[0]?.peerUrl ?? 'http://x:0').port}`,
+      '--initial-cluster-token', `flotilla-${path.basename(this.dir)}-${new URL(this.state[0]?.peerUrl ?? 'http://x:0').host}`,
       '--logger', 'zap',
       '--log-outputs', 'stderr',
       ...(this.tls
@@ -224,7 +241,9 @@ export class EtcdCluster {
     const log = openSync(m.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(this.binary, args, { stdio: ['ignore', log, log], detached: this.detached });
+      // nsenter execs etcd in the member's network namespace: same PID, etcd's own command line.
+      const argv = m.netns === undefined ? [this.binary, ...args] : ['nsenter', `--net=${m.netns}`, '--', this.binary, ...args];
+      child = spawn(argv[0] ?? this.binary, argv.slice(1), { stdio: ['ignore', log, log], detached: this.detached });
       // A detached member must not keep this process alive, nor die with it.
       if (this.detached) child.unref();
     } finally {
@@ -330,52 +349,6 @@ function isHealthyTls(clientUrl: string, tls: EtcdTls): Promise<boolean> {
   });
 }
 
-/**
- * Kills the etcd processes and removes the folders of clusters left under
- * root by an earlier run that crashed. A PID is only killed when its command
- * line names that member's data directory, so a reused PID is never touched.
- */
-export function cleanupEtcdLeftovers(root: string): number {
-  if (!existsSync(root)) return 0;
-  let killed = 0;
-  for (const cluster of readdirSync(root)) {
-    const clusterDir = path.join(root, cluster);
-    if (ownerAlive(clusterDir)) continue; // another test run, still going
-    for (const member of safeReaddir(clusterDir)) {
-      const pidFile = path.join(clusterDir, member, PID_FILE);
-      if (!existsSync(pidFile)) continue;
-      const [pidText, dataDir] = readFileSync(pidFile, 'utf8').split('\n');
-      const pid = Number(pidText);
-      if (Number.isInteger(pid) && pid > 1 && dataDir && cmdlineOf(pid).includes(dataDir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-          killed++;
-        } catch {
-          // already gone
-        }
-      }
-    }
-    rmSync(clusterDir, { recursive: true, force: true });
-  }
-  return killed;
-}
-
-function ownerAlive(clusterDir: string): boolean {
-  let owner: number;
-  try {
-    owner = Number(readFileSync(path.join(clusterDir, OWNER_FILE), 'utf8').trim());
-  } catch {
-    return false;
-  }
-  if (!Number.isInteger(owner) || owner <= 1 || owner === process.pid) return false;
-  try {
-    process.kill(owner, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function resolveBinary(explicit: string | undefined): string {
   const bin = explicit ?? process.env['ETCD_BIN'] ?? 'etcd';
   if (bin.includes('/')) {
@@ -417,21 +390,5 @@ function tail(file: string, lines = 15): string {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
-  }
-}
-
-function cmdlineOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }

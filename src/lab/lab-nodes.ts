@@ -10,10 +10,11 @@ import { LabError, readApiToken, requireState } from './lab-folder.js';
 import { withLabLock } from './lab-lock.js';
 import { checkMetadataNodes, metadataFor, parseMetadataSpecs } from './lab-metadata.js';
 import { readCredentials, secureNodeFiles } from './lab-secure.js';
-import { labLayout, nodeIndexOf, nodeIp, writeLabState, type LabLayout, type LabNodeRecord, type LabState } from './lab-state.js';
+import { labLayout, writeLabState, type LabLayout, type LabNodeRecord, type LabState } from './lab-state.js';
 import { waitRegistered } from './lab-status.js';
 import { etcdAlive } from './lab-sweep.js';
 import { unmountAll } from './mounts.js';
+import { addHost, labNetwork, nodeIndexOf, nodeIp, removeHost } from './network.js';
 import { attachNode, bootNode, type LabNode } from './node.js';
 import { signal, waitForExit } from './proc.js';
 
@@ -30,12 +31,16 @@ export async function addNode(dir: string, name: string | undefined, opts: AddOp
   return withLabLock(layout.dir, async () => {
     const state = requireState(layout);
     if (!state.etcd.members.some((m) => etcdAlive(layout, m))) throw new LabError(`the lab's etcd is not running; 'flotilla-lab down' and 'up' again`);
-    const index = Math.max(0, ...state.nodes.map((n) => nodeIndexOf(n.ip) ?? 0)) + 1;
+    const net = labNetwork(layout.dir);
+    const index = Math.max(0, ...state.nodes.map((n) => nodeIndexOf(net, n.ip) ?? 0)) + 1;
     const nodeName = name ?? `n${index}`;
     if (state.nodes.some((n) => n.name === nodeName)) throw new LabError(`the lab has a node ${nodeName} already`);
+    // etcd members go by etcd1, etcd2, ... in cut, heal, partition and slow.
+    if (/^etcd\d+$/.test(nodeName)) throw new LabError(`node name ${nodeName} is taken by the lab's etcd members; choose another`);
+    if (index > 244) throw new LabError('the lab has no address left for another node (at most 244)');
     const specs = parseMetadataSpecs(opts.metadata ?? []);
     checkMetadataNodes(specs, [nodeName]);
-    const record = await bootLabNode(layout, state, nodeName, nodeIp(index), metadataFor(specs, nodeName));
+    const record = await bootLabNode(layout, state, nodeName, nodeIp(net, index), metadataFor(specs, nodeName));
     // Like up: the node counts as added once its machine is in the cluster.
     if (existsSync(flotilladScript(state.checkout))) {
       const registered = await waitRegistered({ ...state, nodes: [record] }, opts.registerTimeoutMs ?? 30_000);
@@ -118,7 +123,7 @@ function labDnsPort(): number | undefined {
   return port;
 }
 
-/** Boots a node into the lab and records it in lab.json. */
+/** Boots a node into the lab, in a network namespace of its own, and records it in lab.json. */
 export async function bootLabNode(
   layout: LabLayout,
   state: LabState,
@@ -138,7 +143,15 @@ export async function bootLabNode(
     apiToken: readApiToken(layout),
   });
   const secured = securedFiles(layout, files);
-  const node = await bootNode({ stateDir: layout.nodesDir, name, ip, wants: [FLOTILLAD_UNIT], ...secured });
+  const net = labNetwork(layout.dir);
+  const netns = await addHost(net, name, ip);
+  let node: LabNode;
+  try {
+    node = await bootNode({ stateDir: layout.nodesDir, name, ip, netns, wants: [FLOTILLAD_UNIT], ...secured });
+  } catch (err) {
+    await removeHost(net, name, ip);
+    throw err;
+  }
   const record: LabNodeRecord = {
     name,
     machineId: node.machineId,

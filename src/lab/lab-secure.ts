@@ -1,9 +1,9 @@
 // Secure labs (flotilla-lab up --secure): etcd with TLS, client certificates
 // and authentication. At `up`, openssl makes a CA, a server certificate for
-// etcd (SAN IP 127.0.0.1) and a client certificate in the lab's folder
+// etcd (SAN: every member's address) and a client certificate in the lab's folder
 // (etcd-tls/, mode 0700, keys and passwords 0600); etcd serves its clients on
 // https and requires a certificate signed by that CA (peer URLs stay plain
-// http on loopback); etcdctl then creates the root user and a `flotilla`
+// http on the lab's bridge); etcdctl then creates the root user and a `flotilla`
 // user with read-write access to the key prefix only, and turns auth on.
 // Nodes get copies of the CA, the client certificate and key and the
 // password under /etc/flotilla/etcd/ (a lab folder under /tmp would be
@@ -70,8 +70,8 @@ export function readCredentials(labDir: string): LabCredentials | undefined {
   return { ...p, password, rootPassword };
 }
 
-/** Makes a CA, etcd's server certificate and a client certificate, and two passwords. */
-export async function makeCredentials(labDir: string): Promise<LabCredentials> {
+/** Makes a CA, etcd's server certificate (for the members' addresses) and a client certificate, and two passwords. */
+export async function makeCredentials(labDir: string, memberIps: readonly string[]): Promise<LabCredentials> {
   const p = paths(labDir);
   mkdirSync(p.dir, { recursive: true, mode: 0o700 });
   chmodSync(p.dir, 0o700);
@@ -89,7 +89,7 @@ export async function makeCredentials(labDir: string): Promise<LabCredentials> {
   // The client certificate's CN must not name an etcd user: with
   // --client-cert-auth, etcd would take it as that user without a password.
   const leaves: [string, string, string, string][] = [
-    [p.serverKeyFile, p.serverCertFile, '/CN=flotilla-lab-etcd', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n'],
+    [p.serverKeyFile, p.serverCertFile, '/CN=flotilla-lab-etcd', `subjectAltName=${memberIps.map((ip) => `IP:${ip},`).join('')}IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n`],
     [p.keyFile, p.certFile, '/CN=flotilla-lab-client', 'extendedKeyUsage=clientAuth\n'],
   ];
   for (const [key, cert, subj, ext] of leaves) {

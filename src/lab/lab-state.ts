@@ -8,8 +8,10 @@ import path from 'node:path';
 /** Default state directory; FLOTILLA_LAB_DIR or --dir override it. */
 export const DEFAULT_LAB_DIR = '/var/lib/flotilla-lab';
 
-/** Well-known client port of the first etcd member, so flotctl's default finds the lab. */
+/** etcd's client port on every member's own address (src/lab/network.ts). */
 export const DEFAULT_ETCD_PORT = 2379;
+/** etcd's peer port on every member's own address. */
+export const ETCD_PEER_PORT = 2380;
 
 export interface LabLayout {
   dir: string;
@@ -34,7 +36,10 @@ export function labLayout(dir: string): LabLayout {
 }
 
 export interface EtcdMemberRecord {
+  /** etcd1, etcd2, ...: also its name for cut, heal, partition and slow. */
   name: string;
+  /** Its address on the lab's bridge, in its own network namespace. */
+  ip: string;
   clientUrl: string;
   peerUrl: string;
   pid: number | undefined;
@@ -64,6 +69,8 @@ export interface LabState {
   createdAt: string;
   /** The flotilla checkout whose dist/ the nodes run. */
   checkout: string;
+  /** The lab's bridge and range (src/lab/network.ts; derived from dir). */
+  network: { subnet: string; bridge: string; hostIp: string };
   etcd: { endpoints: string[]; members: EtcdMemberRecord[] };
   nodes: LabNodeRecord[];
 }
@@ -90,17 +97,4 @@ export function writeLabState(layout: LabLayout, state: LabState): void {
   const tmp = `${layout.stateFile}.tmp`;
   writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
   renameSync(tmp, layout.stateFile);
-}
-
-/** The address of the i-th node (1-based): 127.0.0.11, .12, ... */
-export function nodeIp(index: number): string {
-  if (!Number.isInteger(index) || index < 1 || index > 244) throw new Error(`node index ${index} out of range 1-244`);
-  return `127.0.0.${10 + index}`;
-}
-
-/** The index nodeIp() gave ip, or undefined for another address. */
-export function nodeIndexOf(ip: string): number | undefined {
-  const match = /^127\.0\.0\.(\d+)$/.exec(ip);
-  const last = match?.[1] === undefined ? NaN : Number(match[1]);
-  return last >= 11 && last <= 254 ? last - 10 : undefined;
 }

@@ -2,9 +2,11 @@
 // each node's state, flotillad and metadata) and whether the nodes' machines
 // have registered in etcd, which up and add wait for. etcd is read through
 // the registry (src/registry/), with the lab's TLS and password options.
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { machinePresence, Registry } from '../registry/index.js';
 import { isHealthy } from './etcd.js';
+import { faultsOf } from './faults.js';
 import { FLOTILLAD_UNIT } from './flotillad-files.js';
 import { configuredMetadata } from './lab-metadata.js';
 import { clientOptions, etcdTls, readCredentials, type LabCredentials } from './lab-secure.js';
@@ -24,6 +26,8 @@ export interface NodeStatus {
   flotillad: string;
   /** Whether etcd holds the machine's presence key; undefined when etcd did not answer. */
   registered: boolean | undefined;
+  /** Network faults in force (flotilla-lab cut, partition, slow); empty when none. */
+  faults: string[];
 }
 
 export interface EtcdMemberStatus {
@@ -31,6 +35,7 @@ export interface EtcdMemberStatus {
   clientUrl: string;
   pid: number | undefined;
   state: 'healthy' | 'unhealthy' | 'down';
+  faults: string[];
 }
 
 export interface LabStatus {
@@ -38,6 +43,8 @@ export interface LabStatus {
   /** False when there is no lab in dir. */
   exists: boolean;
   endpoints: string[];
+  /** The lab's range and bridge (src/lab/network.ts); the host's end of the bridge is hostIp. */
+  network?: { subnet: string; bridge: string; hostIp: string };
   etcd: EtcdMemberStatus[];
   nodes: NodeStatus[];
   /** etcd requires TLS client certificates and a password (up --secure). */
@@ -49,11 +56,14 @@ export async function status(dir: string): Promise<LabStatus> {
   const state = readLabState(layout);
   if (state === undefined) return { dir: layout.dir, exists: false, endpoints: [], etcd: [], nodes: [] };
   const creds = readCredentials(layout.dir);
+  const faults = await faultsOf(layout.dir, state);
   const etcd = await Promise.all(
     state.etcd.members.map(async (m): Promise<EtcdMemberStatus> => {
       const alive = etcdAlive(layout, m);
-      const healthy = alive && (await isHealthy(m.clientUrl, creds && etcdTls(creds)));
-      return { name: m.name, clientUrl: m.clientUrl, pid: alive ? m.pid : undefined, state: healthy ? 'healthy' : alive ? 'unhealthy' : 'down' };
+      // Without the lab's bridge its range has no route of its own: a probe would leave by the default route.
+      const reachable = state.network === undefined || existsSync(`/sys/class/net/${state.network.bridge}`);
+      const healthy = alive && reachable && (await isHealthy(m.clientUrl, creds && etcdTls(creds)));
+      return { name: m.name, clientUrl: m.clientUrl, pid: alive ? m.pid : undefined, state: healthy ? 'healthy' : alive ? 'unhealthy' : 'down', faults: faults.get(m.name) ?? [] };
     }),
   );
   const machines = etcd.some((m) => m.state === 'healthy') ? await registeredMachines(state.etcd.endpoints, creds) : undefined;
@@ -76,9 +86,10 @@ export async function status(dir: string): Promise<LabStatus> {
       state: running ? 'running' : record.disposition === 'running' ? 'dead' : record.disposition,
       flotillad,
       registered: machines?.has(record.machineId),
+      faults: faults.get(record.name) ?? [],
     });
   }
-  return { dir: layout.dir, exists: true, endpoints: state.etcd.endpoints, etcd, nodes, secure: creds !== undefined };
+  return { dir: layout.dir, exists: true, endpoints: state.etcd.endpoints, network: state.network, etcd, nodes, secure: creds !== undefined };
 }
 
 /** Machine IDs of the lab's running nodes that have their presence key in etcd, once all do or the time is up. */

@@ -1,5 +1,6 @@
 // A lab node: a real systemd, booted with systemd-nspawn over an overlay of
-// the host root, with its own machine ID, host name and loopback address.
+// the host root, with its own machine ID, host name and address (loopback, or
+// its own on the lab's bridge, in a network namespace the lab prepared).
 // Boot one with bootNode(); end it with stop() (clean power-off), kill()
 // (abrupt machine death) and destroy() (remove every trace).
 import { randomBytes } from 'node:crypto';
@@ -19,8 +20,16 @@ export interface BootOptions {
   stateDir: string;
   /** Machine name and host name: lower-case letters, digits and dashes. */
   name: string;
-  /** The node's own loopback address (127.0.0.0/8); a random one when absent. */
+  /**
+   * The node's own address: a loopback address (127.0.0.0/8; a random one
+   * when absent), or, with netns, its address in that namespace.
+   */
   ip?: string;
+  /**
+   * A network namespace prepared for the node (a path under /run/netns, see
+   * src/lab/network.ts); without one the node shares the host's network.
+   */
+  netns?: string;
   /** 32 lower-case hex digits; a random one when absent. */
   machineId?: string;
   /** Units lab-node.target wants, started at boot (flotillad, say). */
@@ -58,7 +67,7 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
   const identity: NodeIdentity = {
     name: checkName(opts.name),
     machineId: checkMachineId(opts.machineId ?? randomBytes(16).toString('hex')),
-    ip: checkLoopback(opts.ip ?? randomLoopback()),
+    ip: opts.netns === undefined ? checkLoopback(opts.ip ?? randomLoopback()) : checkIpv4(opts.ip),
   };
   const stateDir = path.resolve(opts.stateDir);
   await mkdir(stateDir, { recursive: true });
@@ -76,7 +85,7 @@ export async function bootNode(opts: BootOptions): Promise<LabNode> {
     await Promise.all([mkdir(layout.upper), mkdir(layout.work), mkdir(layout.root)]);
     await mountOverlay({ upper: layout.upper, work: layout.work, target: layout.root, lower: opts.hostLayers });
     await prepareRoot(layout.root, identity, { wants: opts.wants ?? [], files: opts.files ?? {}, privateFiles: opts.privateFiles ?? [] });
-    const nspawn = startNspawn(layout.root, identity.name, layout.log, createNodeCgroups(layout.dir));
+    const nspawn = startNspawn(layout.root, identity.name, layout.log, createNodeCgroups(layout.dir), opts.netns);
     Object.assign(record, { nspawnPid: nspawn.pid, nspawnStart: startTime(nspawn.pid) });
     writeRecord(layout, record);
     node.attachNspawn(nspawn.pid, record.nspawnStart);
@@ -191,7 +200,7 @@ export class LabNode {
     this.pidNamespace = ns;
   }
 
-  /** Runs argv inside the node (its mount, UTS, IPC and PID namespaces; the network is the host's). */
+  /** Runs argv inside the node (its mount, UTS, IPC, PID and network namespaces). */
   async exec(argv: string[], opts: ExecOptions = {}): Promise<RunResult> {
     const command = this.enterCommand(argv, opts.env);
     return run(command.argv, { input: opts.input, timeoutMs: opts.timeoutMs, env: command.env });
@@ -203,7 +212,7 @@ export class LabNode {
    */
   enterCommand(argv: readonly string[], env: Record<string, string> = {}): { argv: string[]; env: Record<string, string> } {
     if (!this.initAlive()) throw new Error(`node ${this.name} is not running`);
-    const enter = ['nsenter', '-t', String(this.initPid), '-m', '-u', '-i', '-p', '-r', '-w', '--'];
+    const enter = ['nsenter', '-t', String(this.initPid), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '--'];
     return { argv: [...enter, ...argv], env: { ...NODE_ENV, ...env } };
   }
 
@@ -356,12 +365,20 @@ function checkMachineId(id: string): string {
   return id;
 }
 
-// Nodes only ever serve on loopback: the lab sends no traffic elsewhere.
+// Without a namespace of its own a node serves on loopback only: the lab sends no traffic elsewhere.
 function checkLoopback(ip: string): string {
   const parts = ip.split('.').map(Number);
   const valid = parts.length === 4 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255);
   if (!valid || parts[0] !== 127 || ip !== parts.join('.')) {
     throw new Error(`node address ${JSON.stringify(ip)} must be a loopback address in 127.0.0.0/8`);
+  }
+  return ip;
+}
+
+function checkIpv4(ip: string | undefined): string {
+  const parts = (ip ?? '').split('.').map(Number);
+  if (ip === undefined || parts.length !== 4 || !parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255) || ip !== parts.join('.')) {
+    throw new Error(`node address ${JSON.stringify(ip)} must be an IPv4 address in the node's network namespace`);
   }
   return ip;
 }

@@ -17,7 +17,8 @@ const BOOT_SCRIPT = [
   'unset FLOTILLA_NODE_CGROUPS',
   'mkdir -p /run/systemd/nspawn',
   'mount -t tmpfs tmpfs /run/systemd/nspawn',
-  `exec systemd-nspawn -D "$1" -M "$2" --register=no --keep-unit --bind-ro="$3" -b -- systemd.unit=${NODE_TARGET}`,
+  // $4: the node's network namespace (a lab node), or none (the host's network).
+  `exec systemd-nspawn -D "$1" -M "$2" --register=no --keep-unit --bind-ro="$3" \${4:+--network-namespace-path="$4"} -b -- systemd.unit=${NODE_TARGET}`,
 ].join('\n');
 
 export interface NspawnProcess {
@@ -30,10 +31,11 @@ export interface NspawnProcess {
 /**
  * Boots root as machine `name` with systemd-nspawn in a session and mount
  * namespace of its own, in the cgroups (folders, one per hierarchy) given,
- * output to logFile. The process outlives us if we crash; cleanup() finds it
- * by the pid file the caller writes.
+ * and in the network namespace netns (a path) if given, output to logFile.
+ * The process outlives us if we crash; cleanup() finds it by the pid file
+ * the caller writes.
  */
-export function startNspawn(root: string, name: string, logFile: string, cgroups: readonly string[]): NspawnProcess {
+export function startNspawn(root: string, name: string, logFile: string, cgroups: readonly string[], netns?: string): NspawnProcess {
   const log = openSync(logFile, 'a');
   try {
     const child = spawn(
@@ -41,7 +43,7 @@ export function startNspawn(root: string, name: string, logFile: string, cgroups
       // The checkout is bound in read-only at its own path: the overlay shows
       // the host's root, but nspawn mounts a fresh tmpfs on the node's /tmp,
       // which would hide a checkout under /tmp (where CI may clone it).
-      ['-m', '--propagation', 'private', 'sh', '-c', BOOT_SCRIPT, 'lab-node-boot', root, name, findCheckout()],
+      ['-m', '--propagation', 'private', 'sh', '-c', BOOT_SCRIPT, 'lab-node-boot', root, name, findCheckout(), netns ?? ''],
       // detached: setsid, so a signal to our process group never reaches the node.
       {
         detached: true,

@@ -5,7 +5,8 @@ import path from 'node:path';
 
 export type NodeSupport = { ok: true } | { ok: false; reason: string };
 
-const PROGRAMS = ['systemd-nspawn', 'nsenter', 'unshare', 'mount', 'umount'];
+// ip and tc: the lab's network and its faults (network.ts, faults.ts).
+const PROGRAMS = ['systemd-nspawn', 'nsenter', 'unshare', 'mount', 'umount', 'ip', 'tc'];
 
 /** Checks Linux, root and the programs bootNode() runs (overlayfs is a module mount loads on demand). */
 export function nodeSupport(): NodeSupport {
@@ -13,7 +14,7 @@ export function nodeSupport(): NodeSupport {
   if (process.getuid?.() !== 0) return { ok: false, reason: 'lab nodes need root (mounts and systemd-nspawn)' };
   const missing = PROGRAMS.filter((p) => !onPath(p));
   if (missing.length > 0) {
-    return { ok: false, reason: `missing ${missing.join(', ')}; run 'bash scripts/system-deps' (Debian: systemd-container, util-linux)` };
+    return { ok: false, reason: `missing ${missing.join(', ')}; run 'bash scripts/system-deps' (Debian: systemd-container, util-linux, iproute2)` };
   }
   return { ok: true };
 }

@@ -1,6 +1,6 @@
 // flotilla-lab end to end, through its CLI as a user runs it: a lab
 // outlives the command that started it; status, exec, kill and add work on
-// it from later commands; down leaves no process, mount or folder, is
+// it from later commands; down leaves no process, mount, folder, network namespace or link, is
 // idempotent, and cleans up after a CLI killed half-way through `up` whose
 // state file and node records are gone too.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -44,20 +44,23 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
   it('brings up a lab that outlives the CLI; status, exec, kill, add; down leaves nothing and is idempotent', async () => {
     const dir = path.join(runDir, 'lab');
     const [port = 0] = await freePorts('127.0.0.1', 1);
+    const netBefore = await netSnapshot();
     const started = Date.now();
     const upped = await lab(dir, ['up', '--nodes', '2', '--etcd-members', '1', '--etcd-port', String(port), '--metadata', 'n1=role=web,zone=a']);
     expect(upped.code, upped.stderr + upped.stdout).toBe(0);
     console.log(`flotilla-lab up (2 nodes, 1 etcd member) took ${Date.now() - started} ms (CLI included)`);
-    expect(upped.stdout).toContain(`http://127.0.0.1:${port}`);
-    expect(upped.stdout).toContain(`FLOTCTL_ENDPOINT=http://127.0.0.1:${port}`);
+    // The lab's own range: a /24 in 10/8 with the host at .1, etcd at .2, nodes from .11.
+    const net = /network: bridge \S+ with (10\.\d+\.\d+\.)1 in /.exec(upped.stdout)?.[1] ?? 'none';
+    const endpoint = `http://${net}2:${port}`;
+    expect(upped.stdout).toContain(`FLOTCTL_ENDPOINT=${endpoint}`);
 
     // The CLI has exited; the lab runs on.
     let s = await status(dir);
     expect(s.exists).toBe(true);
-    expect(s.etcd).toMatchObject([{ name: 'm1', clientUrl: `http://127.0.0.1:${port}`, state: 'healthy' }]);
+    expect(s.etcd).toMatchObject([{ name: 'etcd1', clientUrl: endpoint, state: 'healthy', faults: [] }]);
     expect(s.nodes.map((n) => [n.name, n.ip, n.state])).toEqual([
-      ['n1', '127.0.0.11', 'running'],
-      ['n2', '127.0.0.12', 'running'],
+      ['n1', `${net}11`, 'running'],
+      ['n2', `${net}12`, 'running'],
     ]);
     expect(new Set(s.nodes.map((n) => n.machineId)).size).toBe(2);
     expect(s.nodes[0]?.metadata).toEqual({ role: 'web', zone: 'a' });
@@ -67,7 +70,7 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect(s.nodes.map((n) => n.flotillad)).toEqual(built ? ['active', 'active'] : ['inactive', 'inactive']);
     if (built) expect(s.nodes.map((n) => n.registered)).toEqual([true, true]);
     const table = await lab(dir, ['status']);
-    expect(table.stdout).toMatch(/n1\s+[0-9a-f]{32}\s+127\.0\.0\.11\s+running/);
+    expect(table.stdout).toMatch(new RegExp(`n1\\s+[0-9a-f]{32}\\s+${net.replaceAll('.', '\\.')}11\\s+running`));
 
     // exec runs in the node, with its identity, and passes the exit code on.
     const n2 = s.nodes[1];
@@ -78,8 +81,8 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect(shown.stdout).toContain('LoadState=loaded');
     expect(shown.stdout).toContain('flotillad.service.d/lab.conf');
     const conf = await lab(dir, ['exec', 'n1', '--', 'cat', '/etc/flotilla/flotilla.conf']);
-    expect(conf.stdout).toContain(`etcd_servers=http://127.0.0.1:${port}`);
-    expect(conf.stdout).toContain('public_ip=127.0.0.11');
+    expect(conf.stdout).toContain(`etcd_servers=${endpoint}`);
+    expect(conf.stdout).toContain(`public_ip=${net}11`);
     expect(conf.stdout).toContain('metadata=role=web,zone=a');
     // nodes are provisioned by vagrant/provision.sh, the path Vagrant VMs take
     expect(conf.stdout).toContain('# Written by provision.sh');
@@ -108,9 +111,9 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect(added.code, added.stderr).toBe(0);
     s = await status(dir);
     expect(s.nodes.map((n) => [n.name, n.ip, n.state])).toEqual([
-      ['n1', '127.0.0.11', 'running'],
-      ['n2', '127.0.0.12', 'killed'],
-      ['n3', '127.0.0.13', 'running'],
+      ['n1', `${net}11`, 'running'],
+      ['n2', `${net}12`, 'killed'],
+      ['n3', `${net}13`, 'running'],
     ]);
     expect(new Set(s.nodes.map((n) => n.machineId)).size).toBe(3);
     const ids = s.nodes.map((n) => n.machineId);
@@ -123,7 +126,10 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect(existingLabCgroups(labLayout(dir).nodesDir)).toEqual([]);
     expect(await findmntUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
-    expect(await isPortOpen(port)).toBe(false);
+    // Its range is gone from the host (no probe: with no route of its own, it would leave by the default route).
+    expect((await run(['ip', '-4', 'route', 'show', 'table', 'all'])).stdout).not.toContain(endpoint.slice('http://'.length, endpoint.lastIndexOf('.')));
+    // No namespace, veth or bridge of the lab is left.
+    expect(await netSnapshot()).toEqual(netBefore);
 
     const again = await lab(dir, ['down']);
     expect(again.code).toBe(0);
@@ -189,6 +195,7 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
   it('down cleans up after a CLI killed during up, with the state file and node records gone', async () => {
     const dir = path.join(runDir, 'crashed');
     const [port = 0] = await freePorts('127.0.0.1', 1);
+    const netBefore = await netSnapshot();
     const cli = spawn(process.execPath, ['--import', 'tsx', CLI, '--dir', dir, 'up', '--nodes', '3', '--etcd-port', String(port)], {
       cwd: repo,
       stdio: 'ignore',
@@ -207,10 +214,12 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     const ids = nodeFolders(dir).map((d) => readOr(path.join(d, 'upper', 'etc', 'machine-id')).trim()).filter(Boolean);
     expect(ids.length).toBeGreaterThanOrEqual(1);
     expect(processesOf(dir, ids).length).toBeGreaterThan(0);
+    const endpoint = readLabState(labLayout(dir))?.etcd.endpoints[0] ?? 'none';
+    expect(await netSnapshot()).not.toEqual(netBefore);
     // Lose every handle the lab keeps: what is left is what the kernel says.
     rmSync(labLayout(dir).stateFile);
     for (const d of nodeFolders(dir)) for (const f of ['node.json', 'nspawn.pid']) rmSync(path.join(d, f), { force: true });
-    rmSync(path.join(labLayout(dir).etcdDir, 'm1', 'etcd.pid'), { force: true });
+    rmSync(path.join(labLayout(dir).etcdDir, 'etcd1', 'etcd.pid'), { force: true });
     rmSync(path.join(labLayout(dir).etcdDir, 'owner.pid'), { force: true });
 
     const downed = await lab(dir, ['down']);
@@ -219,7 +228,9 @@ describe.skipIf(skipWithoutNodes('flotilla-lab tests (test/e2e/lab.test.ts)'))('
     expect(existingLabCgroups(labLayout(dir).nodesDir)).toEqual([]);
     expect(await findmntUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
-    expect(await isPortOpen(port)).toBe(false);
+    // Its range is gone from the host (no probe: with no route of its own, it would leave by the default route).
+    expect((await run(['ip', '-4', 'route', 'show', 'table', 'all'])).stdout).not.toContain(endpoint.slice('http://'.length, endpoint.lastIndexOf('.')));
+    expect(await netSnapshot()).toEqual(netBefore);
   });
 });
 
@@ -271,13 +282,11 @@ async function findmntUnder(dir: string): Promise<string[]> {
   return result.stdout.split('\n').filter((t) => t === dir || t.startsWith(dir + '/'));
 }
 
-async function isPortOpen(port: number): Promise<boolean> {
-  try {
-    await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1_000) });
-    return true;
-  } catch {
-    return false;
-  }
+// The host's network namespaces and links, as ip lists them.
+async function netSnapshot(): Promise<{ namespaces: string[]; links: string[] }> {
+  const namespaces = (await run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean).sort();
+  const links = (await run(['ip', '-br', 'link'])).stdout.split('\n').map((l) => (l.split(/\s+/)[0] ?? '').replace(/@.*/, '')).filter(Boolean).sort();
+  return { namespaces, links };
 }
 
 function readOr(file: string): string {

@@ -216,7 +216,7 @@ describe.skipIf(skipWithoutNodes('lab node tests (test/e2e/node.test.ts)'))('lab
 
     // Idempotent: nothing left to do.
     const again = await cleanup(crashed);
-    expect(again).toEqual({ killed: [], unmounted: [], removed: [], kept: [liveRun] });
+    expect(again).toEqual({ killed: [], unmounted: [], network: [], removed: [], kept: [liveRun] });
   });
 
   it('reports a degraded boot with its failed units, and a failed boot leaves nothing behind', async () => {

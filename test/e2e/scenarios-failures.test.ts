@@ -55,7 +55,7 @@ describe.skipIf(skipWithoutNodes('failure scenarios (test/e2e/scenarios-failures
   it('a node cut off from etcd keeps its units running; back, it keeps its pinned unit and gives up the one that moved', async () => {
     // The node with the lowest machine ID gets the first unit (least loaded, ties by ID).
     const cut = [...c.running()].sort((a, b) => (c.machineId(a) < c.machineId(b) ? -1 : 1))[0]!;
-    proxy = await startProxy(c.endpoint);
+    proxy = await startProxy(c.endpoint, c.hostIp);
     const before = await c.show(cut, 'flotillad.service', 'MainPID');
     await c.exec(cut, ['sed', '-i', `s|^etcd_servers=.*|etcd_servers=${proxy.url}|`, '/etc/flotilla/flotilla.conf']);
     await c.exec(cut, ['systemctl', 'restart', 'flotillad.service'], { timeoutMs: 60_000 });

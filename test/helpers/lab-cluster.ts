@@ -1,4 +1,4 @@
-// A lab cluster for one e2e test file: etcd on a free loopback port and N
+// A lab cluster for one e2e test file: etcd and N
 // real systemd nodes (src/lab, as flotilla-lab up builds them) in a folder
 // of this run, each running the compiled flotillad as a systemd service.
 // Tests drive it with flotctl (in-process, runFlotctl) and read systemd's
@@ -15,8 +15,8 @@ import { runFlotctl } from '../../cli/flotctl/run.js';
 import { captureIO } from '../../src/ctl/io.js';
 import { down, up } from '../../src/lab/cluster.js';
 import { apiTokenFile } from '../../src/lab/lab-folder.js';
+import { cut, heal, partition, slow, type SlowSpec } from '../../src/lab/faults.js';
 import { addNode, killNode, runningNode, stopNode } from '../../src/lab/lab-nodes.js';
-import { freePorts } from '../../src/lab/etcd.js';
 import type { RunResult } from '../../src/lab/exec.js';
 import { labLayout, readLabState, type LabNodeRecord } from '../../src/lab/lab-state.js';
 import { cleanup, killLiveNodesSync, makeRunDir, mountsUnder, type LabNode } from '../../src/lab/nodes.js';
@@ -91,6 +91,8 @@ export class LabCluster {
     readonly runDir: string,
     readonly dir: string,
     readonly endpoint: string,
+    /** The host's address on the lab's bridge: what the nodes reach the host at. */
+    readonly hostIp: string,
   ) {
     this.unitDir = mkdtempSync(path.join(os.tmpdir(), 'flotilla-units-'));
     this.registry = Registry.connect({ endpoints: [endpoint], requestTimeoutMs: 5_000 });
@@ -103,13 +105,12 @@ export class LabCluster {
     const runDir = makeRunDir();
     const dir = path.join(runDir, 'lab');
     try {
-      const [port = 0] = await freePorts('127.0.0.1', 1);
-      const result = await up({ dir, nodes: opts.nodes ?? 3, etcdMembers: 1, etcdPort: port, metadata: opts.metadata ?? [] });
+      const result = await up({ dir, nodes: opts.nodes ?? 3, etcdMembers: 1, metadata: opts.metadata ?? [] });
       const count = result.state.nodes.length;
       if (result.registered?.length !== count) {
         throw new Error(`only ${result.registered?.length ?? 0} of ${count} machines registered in etcd`);
       }
-      return new LabCluster(runDir, dir, `http://127.0.0.1:${port}`);
+      return new LabCluster(runDir, dir, result.state.etcd.endpoints[0] ?? '', result.state.network.hostIp);
     } catch (err) {
       await down(dir).catch(() => undefined);
       await cleanup(runDir).catch(() => undefined);
@@ -277,6 +278,25 @@ export class LabCluster {
   /** Clean power-off of the node. */
   stop(name: string): Promise<void> {
     return stopNode(this.dir, name);
+  }
+
+  /** Cuts a node or etcd member (etcd1, ...) off the lab's network (src/lab/faults.ts). */
+  cut(name: string): Promise<void> {
+    return cut(this.dir, name);
+  }
+
+  /** Sides of nodes and etcd members that cannot reach each other. */
+  partition(...sides: string[][]): Promise<void> {
+    return partition(this.dir, sides);
+  }
+
+  slow(name: string, spec: SlowSpec): Promise<void> {
+    return slow(this.dir, name, spec);
+  }
+
+  /** Undoes cut, partition and slow for the names (every node and member when none). */
+  heal(...names: string[]): Promise<string[]> {
+    return heal(this.dir, names);
   }
 
   /** Boots one more node and waits for its machine to register; returns its name. */

@@ -1,4 +1,4 @@
-// A TCP proxy on loopback that a test can cut and restore, to disconnect a
+// A TCP proxy (on loopback, or on a lab's bridge address) that a test can cut and restore, to disconnect a
 // client from etcd deterministically without stopping etcd itself.
 import net from 'node:net';
 
@@ -18,7 +18,8 @@ export interface CuttableProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(target: string): Promise<CuttableProxy> {
+/** host: where it listens; a lab's nodes reach the host at its bridge address only. */
+export async function startProxy(target: string, host = '127.0.0.1'): Promise<CuttableProxy> {
   const t = new URL(target);
   const sockets = new Set<net.Socket>();
   let open = true;
@@ -50,7 +51,7 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
       client.write(d);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const addr = server.address() as net.AddressInfo;
   const cut = (): void => {
     open = false;
@@ -58,7 +59,7 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
     sockets.clear();
   };
   return {
-    url: `http://127.0.0.1:${addr.port}`,
+    url: `http://${host}:${addr.port}`,
     cut,
     freeze() {
       frozen = true;
