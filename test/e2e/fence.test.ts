@@ -27,7 +27,8 @@ describe.skipIf(skipWithoutNodes('self-fencing (test/e2e/fence.test.ts)'))('self
     const machines = async (): Promise<string[]> => (await lab.registry.listMachines()).map((m) => lab.nameOf(m.id) ?? m.id).sort();
     // The node with the lower machine ID gets the unit (least loaded, ties by ID).
     const [cut, other] = [...lab.running()].sort((a, b) => (lab.machineId(a) < lab.machineId(b) ? -1 : 1)) as [string, string];
-    proxy = await startProxy(lab.endpoint);
+    // On the lab's bridge: the nodes have networks of their own and no loopback path to the host.
+    proxy = await startProxy(lab.endpoint, lab.hostIp);
     const before = await lab.show(cut, 'flotillad.service', 'MainPID');
     await lab.exec(cut, ['sed', '-i', `s|^etcd_servers=.*|etcd_servers=${proxy.url}|`, '/etc/flotilla/flotilla.conf']);
     await lab.exec(cut, ['sh', '-c', `echo agent_fence_after=${FENCE_S}s >> /etc/flotilla/flotilla.conf`]);
