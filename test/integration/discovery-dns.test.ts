@@ -149,6 +149,8 @@ describe('DNS front', () => {
           etcd_servers: etcd.endpoints.join(','),
           etcd_key_prefix: prefix,
           machine_id_file: path.join(dir, 'machine-id'),
+          // A socket of the test's own: the default path is the host's, shared with any other daemon.
+          api_socket: path.join(dir, 'api.sock'),
           disable_engine: 'true',
           dns_listen: '127.0.0.1:0',
           dns_domain: 'lab.example.',
@@ -184,7 +186,7 @@ describe('DNS front', () => {
     writeFileSync(path.join(dir, 'machine-id'), `${randomBytes(16).toString('hex')}\n`);
     const conf = path.join(dir, 'flotilla.conf');
     const prefix = newPrefix();
-    const base = `etcd_servers=${etcd.endpoints.join(',')}\netcd_key_prefix=${prefix}\nmachine_id_file=${path.join(dir, 'machine-id')}\ndisable_engine=true\n`;
+    const base = `etcd_servers=${etcd.endpoints.join(',')}\netcd_key_prefix=${prefix}\nmachine_id_file=${path.join(dir, 'machine-id')}\napi_socket=${path.join(dir, 'api.sock')}\ndisable_engine=true\n`;
     writeFileSync(conf, base);
     const daemon = await startDaemon({ config: { file: conf, env: {} }, systemd: new FakeSystemd(), log: silentLogger });
     cleanups.push(() => daemon.stop({ shutdown: 'keep' }));
