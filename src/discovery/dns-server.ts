@@ -63,6 +63,21 @@ export class DnsFront {
 
   /** Binds UDP and TCP on the same port; rejects (naming the address) if either cannot be bound. */
   async start(): Promise<void> {
+    // With port 0 the kernel picks the UDP port, and TCP must take the same
+    // number, which another program may hold: pick again a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.bind();
+        break;
+      } catch (err) {
+        const inUse = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+        if (this.opts.port !== 0 || !inUse || attempt >= 5) throw err;
+      }
+    }
+    this.log.info('DNS front listening', { address: `${this.opts.host}:${this.port}`, domain: this.domain });
+  }
+
+  private async bind(): Promise<void> {
     const { host } = this.opts;
     const udp = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
     udp.on('message', (msg, rinfo) => {
@@ -94,7 +109,6 @@ export class DnsFront {
       udp.close();
       throw new Error(`DNS front cannot listen on ${host}:${this.opts.port}: ${(err as Error).message}`, { cause: err });
     }
-    this.log.info('DNS front listening', { address: `${host}:${this.port}`, domain: this.domain });
   }
 
   async stop(): Promise<void> {
